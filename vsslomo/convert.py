@@ -1,0 +1,100 @@
+"""Conversions between VapourSynth clips/frames and the tensors the models eat.
+
+Models work on RGB float in [0, 1]. Every supported clip format is converted to RGBS
+(or GRAYS, replicated to three channels) in the VapourSynth graph, and model output is
+converted back to the clip's own format, so the filter accepts YUV/RGB/GRAY at any bit
+depth. Colour matrix and range come from the clip's frame props, with the usual
+defaults (BT.709 for HD, BT.601 for SD, limited range for YUV) when they are missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import vapoursynth as vs
+
+# VapourSynth's _Matrix codes (ITU-T H.273) that zimg can convert with.
+_SUPPORTED_MATRICES = {1, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}
+
+
+@dataclass(frozen=True)
+class ColorInfo:
+    """How to go between the clip's format and RGB."""
+
+    matrix: int | None  # None for RGB/GRAY clips
+    color_range: int  # 0 = full, 1 = limited (VapourSynth's _ColorRange)
+
+
+def color_info(clip: vs.VideoNode, props: vs.FrameProps) -> ColorInfo:
+    """Read matrix and range from ``props`` (a representative frame), defaulting sensibly."""
+    fmt = clip.format
+    if fmt.color_family != vs.YUV:
+        return ColorInfo(matrix=None, color_range=int(props.get("_ColorRange", 0)))
+    matrix = int(props.get("_Matrix", 2))
+    if matrix not in _SUPPORTED_MATRICES:
+        matrix = 1 if (clip.width > 1024 or clip.height > 576) else 6
+    return ColorInfo(matrix=matrix, color_range=int(props.get("_ColorRange", 1)))
+
+
+def model_format(clip: vs.VideoNode) -> vs.VideoFormat:
+    """The float format the model side of the graph works in for ``clip``."""
+    family = vs.GRAY if clip.format.color_family == vs.GRAY else vs.RGB
+    return vs.core.query_video_format(family, vs.FLOAT, 32, 0, 0)
+
+
+def to_model_clip(clip: vs.VideoNode, info: ColorInfo) -> vs.VideoNode:
+    """Convert ``clip`` to RGBS (GRAYS for grey clips), full range."""
+    target = model_format(clip)
+    if clip.format.id == target.id:
+        return clip
+    kwargs: dict[str, int] = {"range_in": info.color_range}
+    if info.matrix is not None:
+        kwargs["matrix_in"] = info.matrix
+    return vs.core.resize.Bicubic(clip, format=target.id, range=0, **kwargs)
+
+
+def from_model_clip(rgb: vs.VideoNode, like: vs.VideoNode, info: ColorInfo) -> vs.VideoNode:
+    """Convert a model-format clip back to ``like``'s format, matrix and range."""
+    if rgb.format.id == like.format.id:
+        return rgb
+    kwargs: dict[str, int] = {"range": info.color_range, "range_in": 0}
+    if info.matrix is not None:
+        kwargs["matrix"] = info.matrix
+    return vs.core.resize.Bicubic(rgb, format=like.format.id, dither_type="error_diffusion", **kwargs)
+
+
+def frame_to_tensor(frame: vs.VideoFrame, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """A model-format frame (RGBS/GRAYS) as a ``(1, 3, H, W)`` tensor on ``device``."""
+    planes = [np.asarray(frame[p]) for p in range(frame.format.num_planes)]
+    if len(planes) == 1:
+        planes = planes * 3
+    host = torch.from_numpy(np.stack(planes))
+    return host.to(device=device, dtype=dtype, non_blocking=True).unsqueeze(0)
+
+
+def write_tensor(image: torch.Tensor, template: vs.VideoFrame) -> vs.VideoFrame:
+    """A copy of ``template`` (keeping its props) whose pixels are ``image`` ``(3, H, W)``."""
+    out = template.copy()
+    pixels = image.float().cpu().numpy()
+    if out.format.num_planes == 1:
+        np.copyto(np.asarray(out[0]), pixels.mean(axis=0))
+    else:
+        for p in range(3):
+            np.copyto(np.asarray(out[p]), pixels[p])
+    return out
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Zero-pad the right/bottom of ``(N, C, H, W)`` to multiples of ``multiple``.
+
+    Zero padding on the bottom/right matches the RIFE reference inference code, so our
+    output equals it on sizes that need padding too.
+    """
+    h, w = x.shape[-2:]
+    ph, pw = -h % multiple, -w % multiple
+    if ph == 0 and pw == 0:
+        return x
+    return F.pad(x, (0, pw, 0, ph))
