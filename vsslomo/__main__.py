@@ -1,0 +1,7 @@
+"""``python -m vsslomo``: the ``vsslomo`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
