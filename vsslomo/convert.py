@@ -25,18 +25,31 @@ class ColorInfo:
     """How to go between the clip's format and RGB."""
 
     matrix: int | None  # None for RGB/GRAY clips
-    color_range: int  # 0 = full, 1 = limited (VapourSynth's _ColorRange)
+    full_range: bool
+
+    @property
+    def range_name(self) -> str:
+        return "full" if self.full_range else "limited"
+
+
+def _full_range(props: vs.FrameProps, default: bool) -> bool:
+    # R74+ writes _Range (1 = full); older plugins write _ColorRange (0 = full).
+    if "_Range" in props:
+        return int(props["_Range"]) == int(vs.RANGE_FULL)
+    if "_ColorRange" in props:
+        return int(props["_ColorRange"]) == 0
+    return default
 
 
 def color_info(clip: vs.VideoNode, props: vs.FrameProps) -> ColorInfo:
     """Read matrix and range from ``props`` (a representative frame), defaulting sensibly."""
     fmt = clip.format
     if fmt.color_family != vs.YUV:
-        return ColorInfo(matrix=None, color_range=int(props.get("_ColorRange", 0)))
+        return ColorInfo(matrix=None, full_range=_full_range(props, default=True))
     matrix = int(props.get("_Matrix", 2))
     if matrix not in _SUPPORTED_MATRICES:
         matrix = 1 if (clip.width > 1024 or clip.height > 576) else 6
-    return ColorInfo(matrix=matrix, color_range=int(props.get("_ColorRange", 1)))
+    return ColorInfo(matrix=matrix, full_range=_full_range(props, default=False))
 
 
 def model_format(clip: vs.VideoNode) -> vs.VideoFormat:
@@ -50,17 +63,17 @@ def to_model_clip(clip: vs.VideoNode, info: ColorInfo) -> vs.VideoNode:
     target = model_format(clip)
     if clip.format.id == target.id:
         return clip
-    kwargs: dict[str, int] = {"range_in": info.color_range}
+    kwargs: dict[str, int | str] = {"range_in_s": info.range_name, "range_s": "full"}
     if info.matrix is not None:
         kwargs["matrix_in"] = info.matrix
-    return vs.core.resize.Bicubic(clip, format=target.id, range=0, **kwargs)
+    return vs.core.resize.Bicubic(clip, format=target.id, **kwargs)
 
 
 def from_model_clip(rgb: vs.VideoNode, like: vs.VideoNode, info: ColorInfo) -> vs.VideoNode:
     """Convert a model-format clip back to ``like``'s format, matrix and range."""
     if rgb.format.id == like.format.id:
         return rgb
-    kwargs: dict[str, int] = {"range": info.color_range, "range_in": 0}
+    kwargs: dict[str, int | str] = {"range_s": info.range_name, "range_in_s": "full"}
     if info.matrix is not None:
         kwargs["matrix"] = info.matrix
     return vs.core.resize.Bicubic(rgb, format=like.format.id, dither_type="error_diffusion", **kwargs)

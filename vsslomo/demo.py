@@ -16,23 +16,21 @@ def render(time: float, width: int, height: int, shot: int = 0) -> np.ndarray:
     ``shot`` picks one of several unrelated looks, to build clips with real cuts.
     """
     rng = np.random.default_rng(1234 + shot)
-    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
-    scale = 64.0 / max(1.0, min(width, height) / 4.0)
-    pan_x, pan_y = 1.5 * time, 0.5 * time  # camera pan, pixels per frame
-    bx, by = (x + pan_x) * scale, (y + pan_y) * scale
-    image = np.zeros((height, width, 3))
-    for channel in range(3):
-        fx, fy, phase = rng.uniform(0.02, 0.09, 2), rng.uniform(0.02, 0.09, 2), rng.uniform(0, 2 * np.pi, 2)
-        image[..., channel] = 0.5 + 0.22 * np.sin(fx[0] * bx + fy[0] * by + phase[0]) + 0.18 * np.sin(
-            fx[1] * bx - fy[1] * by + phase[1]
-        )
-    # A striped disc moving across the frame faster than the pan, on a gentle curve.
-    radius = 0.18 * min(width, height)
-    cx = width * 0.25 + 3.0 * time * width / 160.0
-    cy = height * 0.5 + 0.15 * height * np.sin(0.15 * time)
+    unit = min(width, height) / 360.0  # the scene is laid out for 360 lines and scaled to fit
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64) / unit
+    bx, by = x + 1.5 * time, y + 0.5 * time  # camera pan, 360p-pixels per frame
+    image = np.full((height, width, 3), 0.5)
+    for _ in range(8):  # aperiodic smooth texture: random-direction waves of several scales
+        angle, freq = rng.uniform(0, np.pi), rng.uniform(0.015, 0.08)
+        wave = np.sin(freq * (np.cos(angle) * bx + np.sin(angle) * by) + rng.uniform(0, 2 * np.pi))
+        image += wave[..., None] * rng.uniform(-0.09, 0.09, 3)
+    # A striped disc moving faster than the pan, on a gentle curve.
+    radius = 0.18 * 360.0
+    cx = 0.25 * width / unit + 6.0 * time
+    cy = 0.5 * height / unit + 40.0 * np.sin(0.15 * time)
     dist = np.hypot(x - cx, y - cy)
-    inside = np.clip(radius - dist + 0.5, 0.0, 1.0)[..., None]
-    stripes = 0.5 + 0.45 * np.sin((x - cx) * 0.35 + (y - cy) * 0.2)
+    inside = np.clip((radius - dist) * unit + 0.5, 0.0, 1.0)[..., None]
+    stripes = 0.5 + 0.45 * np.sin((x - cx) * 0.12 + (y - cy) * 0.07)
     colour = np.stack([stripes, 1.0 - stripes, 0.5 + 0.3 * (stripes - 0.5)], axis=-1)
     if shot % 2:
         colour = colour[..., ::-1]

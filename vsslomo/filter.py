@@ -261,8 +261,9 @@ class _Renderer:
     def __call__(self, n: int, f: Sequence[vs.VideoFrame]) -> vs.VideoFrame:
         step = self.plan.step(n)
         times = self.plan.timesteps(step.left)
-        frames = self.cache.get(step.left, len(times), lambda: self._render(f[1], f[2], times))
-        return convert.write_tensor(frames[times.index(step.t)], f[1])
+        left, right = f
+        frames = self.cache.get(step.left, len(times), lambda: self._render(left, right, times))
+        return convert.write_tensor(frames[times.index(step.t)], left)
 
     def _render(self, a: vs.VideoFrame, b: vs.VideoFrame, times: Sequence[Fraction]) -> torch.Tensor:
         device, dtype = self.shared.device, self.shared.dtype
