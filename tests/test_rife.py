@@ -17,6 +17,15 @@ from vsslomo.models.warp import backward_warp
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny frames gain nothing from threads; on a shared machine they only contend."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="module")
 def model() -> RIFEHDv3:
     return load_rife()
