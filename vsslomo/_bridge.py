@@ -27,8 +27,13 @@ _BOOL_ARGS = ("fp16", "sc")
 
 def register() -> None:
     """Register :func:`entry` with the plugin for the Interpolate call in progress."""
-    import vapoursynth as vs
-
+    try:
+        import vapoursynth as vs
+    except ImportError as exc:  # a host that embeds Python without VapourSynth's bindings
+        raise RuntimeError(
+            f"{ERROR_PREFIX}this process's Python cannot import the vapoursynth module ({exc}); "
+            "use slomo.Interpolate from a VapourSynth Python script (vspipe script.vpy, or Python)"
+        ) from exc
     vs.core.slomo.InternalRegister(func=entry)
 
 
