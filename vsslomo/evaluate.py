@@ -95,10 +95,11 @@ def decimate(clip: "vs.VideoNode", factor: int) -> "vs.VideoNode":
 
 def blend_clip(decimated: "vs.VideoNode", factor: int) -> "vs.VideoNode":
     """Frame blending baseline: output frame ``k*factor + r`` mixes kept frames k and k+1 at weight r/factor."""
+    import vapoursynth as vs
+
     nxt = decimated[1:] + decimated[-1]
     phases = [decimated if r == 0 else decimated.std.Merge(nxt, weight=[r / factor]) for r in range(factor)]
-    out = decimated.core.std.Interleave(phases, modify_duration=True)
-    return out
+    return vs.core.std.Interleave(phases, modify_duration=True)
 
 
 def to_rgb24(clip: "vs.VideoNode") -> "vs.VideoNode":
