@@ -170,7 +170,7 @@ class RIFEHDv3(nn.Module):
         """Frame at ``t`` in (0, 1) from the middle-frame flows and mask of ``estimate`` (unclamped)."""
         mask = torch.sigmoid(mask_logits)
         if t == 0.5:
-            # The reference blend, bit for bit.
+            # Exactly the reference expression (time weights cancel at the midpoint).
             return backward_warp(img0, flow[:, 0:2]) * mask + backward_warp(img1, flow[:, 2:4]) * (1 - mask)
         warped0 = backward_warp(img0, flow[:, 0:2] * (2 * t))
         warped1 = backward_warp(img1, flow[:, 2:4] * (2 * (1 - t)))
