@@ -69,9 +69,12 @@ class BuildVapourSynthPlugin(build_ext):
 
     def copy_extensions_to_source(self) -> None:
         # --inplace / editable: never into the source tree (see above).
+        # Copy then rename: overwriting a .so in place would crash processes that have it loaded.
         for built, dev_copy in self._dev_copies().items():
             os.makedirs(os.path.dirname(dev_copy), exist_ok=True)
-            self.copy_file(built, dev_copy, level=self.verbose)
+            partial = f"{dev_copy}.{os.getpid()}.tmp"
+            self.copy_file(built, partial, level=self.verbose)
+            os.replace(partial, dev_copy)
 
     def get_output_mapping(self) -> dict[str, str]:
         return self._dev_copies() if self.inplace else {}
