@@ -86,7 +86,7 @@ def _add_filter_options(p: argparse.ArgumentParser, *, rate: bool = True) -> Non
     g.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when available)")
     g.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=None, help="half precision (default: on with CUDA)")
     g.add_argument("--scale", type=float, default=1.0, help="flow resolution: 0.5 for 4K, 0.25 for 8K (default 1)")
-    g.add_argument("--sc", action=argparse.BooleanOptionalAction, default=True, help="scene-cut handling: no morphing across cuts (default on)")
+    g.add_argument("--sc", action=argparse.BooleanOptionalAction, default=True, help="scene-cut handling: no morphing across cuts (default: on; off for bench)")
     g.add_argument("--sc-threshold", type=float, help="scene-cut detector sensitivity (see the filter's docs)")
     g.add_argument("--threads", type=int, help="VapourSynth worker threads (default: all cores)")
 
@@ -304,7 +304,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     src = open_source(src_path, args.threads)
     clip = _interpolate(src, **_filter_kwargs(args))
-    factor = Fraction(clip.num_frames, src.num_frames)
+    factor = args.factor if args.factor is not None else Fraction(2)  # slow-down for --slowmo
     notices: list[str] = []
     if args.slowmo:
         if not src.fps.numerator:
@@ -648,7 +648,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # last resort: keep the promise of one line, no traceback
         if debug:
             raise
-        _say("error", f"{_first_line(exc)} ({type(exc).__name__}; set VSSLOMO_DEBUG=1 for details)")
+        if type(exc).__module__ == "vapoursynth":  # vs.Error: the message says it all
+            _say("error", _first_line(exc))
+        else:
+            _say("error", f"{_first_line(exc)} ({type(exc).__name__}; set VSSLOMO_DEBUG=1 for details)")
         return EXIT_ERROR
 
 

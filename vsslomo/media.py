@@ -334,7 +334,7 @@ def color_args(props: dict[str, object]) -> list[str]:
         value = props.get(key)
         if isinstance(value, int) and value in table:
             args += [opt, table[value]]
-    rng = props.get("_ColorRange")
+    rng = props["_Range"] if "_Range" in props else props.get("_ColorRange")
     if rng in (0, 1):
         args += ["-color_range", "pc" if rng == 0 else "tv"]
     return args
