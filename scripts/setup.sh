@@ -37,8 +37,10 @@ if ! { [ -x "$VENV/bin/python" ] && python_ok "$VENV/bin/python"; }; then
 fi
 
 echo "setup: installing Python packages (torch is large the first time)"
-"$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q ".[test]"
+# (pip's notes about this machine's unused local index folders are filtered out)
+pip_install() { "$VENV/bin/python" -m pip install -q "$@" 2> >(grep -v "is neither a file nor a directory" >&2); }
+pip_install --upgrade pip
+pip_install ".[test]"
 
 if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
