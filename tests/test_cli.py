@@ -58,6 +58,7 @@ def make_clip(path: Path, *, rate: int = 10, seconds: float = 1.0, size: str = "
         cmd += ["-i", str(srt)]
         maps += ["-map", "2:s"]
     cmd += maps + ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "5", "-c:a", audio]
+    cmd += ["-color_range", "tv", "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709"]
     if subtitles:
         cmd += ["-c:s", "srt"]
     subprocess.run(cmd + [str(path)], check=True)
@@ -124,6 +125,8 @@ def test_render_fps_to_mp4(clips: dict[str, Path], tmp_path: Path) -> None:
     (audio,) = streams(info, "audio")
     assert audio["codec_name"] == "aac"
     assert float(audio["duration"]) == pytest.approx(1.0, abs=0.06)
+    # the colour description of the input is carried over
+    assert (video["color_range"], video["color_space"], video["color_primaries"]) == ("tv", "bt709", "bt709")
 
 
 def test_render_to_mp4_converts_what_mp4_cannot_hold(clips: dict[str, Path], tmp_path: Path) -> None:
@@ -294,6 +297,13 @@ def test_banner_parser_matches_ffprobe(clips: dict[str, Path]) -> None:
     assert [s.kind for s in parsed.streams] == ["video", "audio", "subtitle"]
     assert parsed.fps == probed.fps == 10
     assert parsed.duration == pytest.approx(probed.duration, abs=0.01)
+
+
+def test_color_args_follow_frame_props() -> None:
+    assert media.color_args({"_Range": 0, "_Matrix": 1}) == ["-colorspace", "bt709", "-color_range", "tv"]
+    assert media.color_args({"_Range": 1}) == ["-color_range", "pc"]
+    assert media.color_args({"_ColorRange": 1}) == ["-color_range", "tv"]  # pre-R74 meaning
+    assert media.color_args({"_Matrix": 2, "_Transfer": 2}) == []  # unspecified: no tags
 
 
 def test_atempo_chain_multiplies_to_speed() -> None:

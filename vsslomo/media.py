@@ -334,9 +334,11 @@ def color_args(props: dict[str, object]) -> list[str]:
         value = props.get(key)
         if isinstance(value, int) and value in table:
             args += [opt, table[value]]
-    rng = props["_Range"] if "_Range" in props else props.get("_ColorRange")
-    if rng in (0, 1):
-        args += ["-color_range", "pc" if rng == 0 else "tv"]
+    # VapourSynth R74+ writes _Range (0 limited, 1 full); older cores _ColorRange (0 full, 1 limited).
+    if "_Range" in props and props["_Range"] in (0, 1):
+        args += ["-color_range", "tv" if props["_Range"] == 0 else "pc"]
+    elif props.get("_ColorRange") in (0, 1):
+        args += ["-color_range", "pc" if props["_ColorRange"] == 0 else "tv"]
     return args
 
 
