@@ -76,7 +76,7 @@ def from_model_clip(rgb: vs.VideoNode, like: vs.VideoNode, info: ColorInfo) -> v
     kwargs: dict[str, int | str] = {"range_s": info.range_name, "range_in_s": "full"}
     if info.matrix is not None:
         kwargs["matrix"] = info.matrix
-    return vs.core.resize.Bicubic(rgb, format=like.format.id, dither_type="error_diffusion", **kwargs)
+    return vs.core.resize.Bicubic(rgb, format=like.format.id, **kwargs)
 
 
 def frame_to_tensor(frame: vs.VideoFrame, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
