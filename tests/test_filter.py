@@ -301,3 +301,62 @@ def test_bad_input_raises_a_clear_filter_error(kwargs, needle):
     message = str(info.value)
     assert message.startswith("slomo.Interpolate: "), message
     assert needle.lower() in message.lower(), message
+
+
+# --- Super SloMo through the filter ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def superslomo_checkpoint(tmp_path_factory):
+    """A small random-weight Super SloMo checkpoint in the public file format."""
+    import datetime
+
+    import torch
+
+    from vsslomo.models.superslomo import SuperSloMo
+
+    torch.manual_seed(0)
+    model = SuperSloMo((8, 16, 16, 16, 16, 16))
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.ckpt"
+    torch.save({**model.checkpoint_dict(), "epoch": 1, "timestamp": datetime.datetime.now()}, path)
+    return path
+
+
+def test_superslomo_runs_flow_once_per_pair_with_all_timesteps_batched(monkeypatch, superslomo_checkpoint):
+    from vsslomo.models.superslomo import SuperSloMo
+
+    flow_calls: list[int] = []
+    refine_batches: list[int] = []
+    original_flows, original_synth = SuperSloMo.flows, SuperSloMo.synthesize
+
+    def flows(self, x0, x1, scale=1.0):
+        flow_calls.append(x0.shape[0])
+        return original_flows(self, x0, x1, scale)
+
+    def synthesize(self, x0, x1, f01, f10, t):
+        refine_batches.append(t.numel())
+        return original_synth(self, x0, x1, f01, f10, t)
+
+    monkeypatch.setattr(SuperSloMo, "flows", flows)
+    monkeypatch.setattr(SuperSloMo, "synthesize", synthesize)
+    clip = clip_of(frames=3)
+    out = interp(clip, factor=8, model="superslomo", checkpoint=str(superslomo_checkpoint))
+    futures = [out.get_frame_async(n) for n in range(out.num_frames)]
+    wait(futures)
+    frames = [f.result() for f in futures]
+    assert flow_calls == [1, 1]  # two pairs, one flow pass each, whatever the thread
+    assert refine_batches == [7, 7]  # all seven timesteps of a pair in one batch
+    assert [f.props["SlomoT"] for f in frames[:8]] == [k / 8 for k in range(8)]
+    assert frames_equal(frames[8], clip.get_frame(1))
+    assert (out.format.id, out.width, out.height) == (clip.format.id, clip.width, clip.height)
+
+
+def test_superslomo_refuses_a_checkpoint_that_does_not_fit(tmp_path, superslomo_checkpoint):
+    import torch
+
+    data = torch.load(superslomo_checkpoint, weights_only=False)
+    del data["state_dictAT"]["conv3.weight"]
+    broken = tmp_path / "broken.ckpt"
+    torch.save(data, broken)
+    with pytest.raises(vs.Error, match=r"^slomo\.Interpolate: cannot load model 'superslomo'.*conv3"):
+        interp(clip_of(frames=2), model="superslomo", checkpoint=str(broken))

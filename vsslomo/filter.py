@@ -68,8 +68,9 @@ def interpolate(
     placement = _check_placement(_scalar(device), _optional_bool(fp16))
     plan = _plan(clip, factor, factor_num, factor_den, fps_num, fps_den)
     checkpoint_path = _check_checkpoint(_scalar(checkpoint))
+    revision = Path(checkpoint_path).stat().st_mtime_ns if checkpoint_path else 0
     try:
-        shared = registry.get_model(spec.name, checkpoint_path, placement.device, placement.dtype)
+        shared = registry.get_model(spec.name, checkpoint_path, placement.device, placement.dtype, revision)
     except (FileNotFoundError, ValueError, RuntimeError, KeyError, OSError) as exc:
         raise _error(f"cannot load model {spec.name!r}: {exc}") from exc
     cuts = None

@@ -105,11 +105,12 @@ class SharedModel:
 
 
 @functools.lru_cache(maxsize=None)
-def get_model(name: str, checkpoint: str | None, device: str, dtype: str) -> SharedModel:
+def get_model(name: str, checkpoint: str | None, device: str, dtype: str, revision: int = 0) -> SharedModel:
     """Build (once) and return the shared model for this (model, checkpoint, device, dtype).
 
     Arguments are strings so the cache key is hashable and stable; ``dtype`` is
-    ``"float32"`` or ``"float16"``.
+    ``"float32"`` or ``"float16"``. ``revision`` (e.g. the checkpoint file's mtime) makes a
+    rewritten checkpoint load afresh instead of reusing the old weights.
     """
     import torch
 
