@@ -1,0 +1,196 @@
+"""Training pipeline: ffmpeg data windows, synthetic scenes, losses, metrics, checkpoints, DDP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vsslomo.models.superslomo import SuperSloMo, load_superslomo
+from vsslomo.train import main as train_main
+from vsslomo.train.checkpoint import load_training_state
+from vsslomo.train.data import (
+    ValidationWindows,
+    VideoWindows,
+    WindowSampler,
+    ffmpeg_exe,
+    load_sources,
+    read_frame_folder,
+    read_video,
+    split_segments,
+)
+from vsslomo.train.losses import LossWeights, SuperSloMoLoss, VGG16Conv43, smoothness
+from vsslomo.train.metrics import psnr, ssim
+from vsslomo.train.synthetic import SyntheticScenes, load_photos
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = "4,4,6,6,8,8"
+
+
+def _ffmpeg(*args: str) -> None:
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", *args], check=True)
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("media")
+    video = root / "clip.mkv"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc2=size=128x96:rate=25", "-frames:v", "40", "-c:v", "ffv1", str(video))
+    frames = root / "frames"
+    frames.mkdir()
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=96x64:rate=25", "-frames:v", "12", str(frames / "f%03d.png"))
+    photos = root / "photos"
+    photos.mkdir()
+    _ffmpeg("-f", "lavfi", "-i", "testsrc2=size=200x150", "-frames:v", "1", str(photos / "a.png"))
+    _ffmpeg("-f", "lavfi", "-i", "mandelbrot=size=160x160", "-frames:v", "1", str(photos / "b.jpg"))
+    (photos / "notes.txt").write_text("not a picture")
+    return {"video": video, "frames": frames, "photos": photos}
+
+
+def test_read_video_and_frame_folder(media: dict[str, Path]) -> None:
+    v = read_video(media["video"])
+    assert v.shape == (40, 96, 128, 3) and v.dtype == np.uint8
+    assert not np.array_equal(v[0], v[20])
+    small = read_video(media["video"], max_side=64)
+    assert small.shape == (40, 48, 64, 3)
+    f = read_frame_folder(media["frames"])
+    assert f.shape == (12, 64, 96, 3)
+    with pytest.raises(FileNotFoundError):
+        read_video(media["video"].with_name("absent.mkv"))
+
+
+def test_split_holds_out_a_time_segment() -> None:
+    train, val = split_segments(100, window=9, val_fraction=0.1)
+    assert val == range(90, 100)
+    assert train == range(0, 81)  # a gap of one window before the held-out part
+    train, val = split_segments(50, window=5, val_fraction=0)
+    assert train == range(0, 50) and len(val) == 0
+
+
+def test_window_sampler_targets() -> None:
+    rng = np.random.default_rng(0)
+    draws = {WindowSampler(9).draw(rng) for _ in range(300)}
+    assert {s for s, _ in draws} == {8} and {k for _, k in draws} == set(range(1, 8))
+    draws = {WindowSampler(5, min_span=2).draw(rng) for _ in range(300)}
+    assert {s for s, _ in draws} == {2, 3, 4}
+    assert all(0 < k < s for s, k in draws)
+
+
+def test_video_windows(media: dict[str, Path]) -> None:
+    sources = load_sources([media["video"], media["frames"]])
+    ds = VideoWindows(sources, length=20, crop=64, window=5, min_span=2, val_fraction=0.2, seed=3)
+    img0, target, img1, t = ds[0]
+    assert img0.shape == target.shape == img1.shape == (3, 64, 64)
+    assert 0 < float(t) < 1 and float(t) * 12 == round(float(t) * 12)  # k/2, k/3 or k/4
+    assert torch.equal(ds[5][0], ds[5][0])  # deterministic per (seed, epoch, index)
+    ds.set_epoch(1)
+    assert not torch.equal(ds[5][1], VideoWindows(sources, 20, 64, 5, 2, 0.2, seed=3)[5][1])
+    val = ValidationWindows(sources, per_source=3, span=2, window=5, val_fraction=0.2, size=64)
+    assert len(val) == 6
+    v0, vt, v1, vt_t = val[0]
+    assert v0.shape == (3, 64, 64) and float(vt_t) == 0.5
+
+
+def test_synthetic_scenes_exact_at_any_t(media: dict[str, Path]) -> None:
+    messages: list[str] = []
+    photos = load_photos(media["photos"], max_side=128, log=messages.append)
+    assert len(photos) == 2
+    ds = SyntheticScenes(photos, length=4, crop=64, max_motion=12)
+    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
+    three = ds.render(rng_a, (0.0, 0.375, 1.0))
+    middle = ds.render(rng_b, (0.375,))
+    assert three.shape == (3, 3, 64, 64)
+    assert torch.allclose(three[1], middle[0], atol=1e-6)
+    assert three.min() >= 0 and three.max() <= 1
+    img0, target, img1, t = ds[1]
+    assert img0.shape == (3, 64, 64) and 0 < float(t) < 1
+    moving = sum(not torch.allclose(ds[i][0], ds[i][2]) for i in range(4))
+    assert moving >= 3
+
+
+def test_metrics() -> None:
+    a = torch.full((2, 3, 16, 16), 0.5)
+    b = a + 0.1
+    assert torch.allclose(psnr(a, b), torch.full((2,), 20.0), atol=1e-4)
+    x = torch.rand(1, 3, 32, 32)
+    assert torch.allclose(ssim(x, x), torch.ones(1))
+    assert float(ssim(x, torch.rand(1, 3, 32, 32))) < 0.2
+
+
+def test_losses_and_vgg_loader(tmp_path: Path) -> None:
+    flow = torch.ones(1, 2, 8, 8) * 3
+    assert float(smoothness(flow)) == 0
+    ramp = torch.arange(8.0).expand(1, 2, 8, 8)
+    assert float(smoothness(ramp)) == pytest.approx(1.0)
+
+    vgg = VGG16Conv43()
+    # A torchvision-style vgg16 state dict: features.N for conv layers plus a classifier.
+    state = {f"features.{k}": v for k, v in vgg.features.state_dict().items()}
+    state.update({f"features.{i}.weight": torch.randn(512, 512, 3, 3) for i in (24, 26, 28)})
+    state["classifier.0.weight"] = torch.randn(4, 4)
+    torch.save(state, tmp_path / "vgg16.pth")
+    loaded = VGG16Conv43.from_torchvision_state(tmp_path / "vgg16.pth")
+    assert len(loaded.features) == 22
+    assert loaded(torch.rand(1, 3, 32, 32)).shape == (1, 512, 4, 4)
+    del state["features.21.bias"]
+    torch.save(state, tmp_path / "bad.pth")
+    with pytest.raises(ValueError, match="features.21.bias"):
+        VGG16Conv43.from_torchvision_state(tmp_path / "bad.pth")
+
+    model = SuperSloMo((4, 4, 6, 6, 8, 8))
+    x0, xt, x1 = (torch.rand(2, 3, 32, 32) - model.mean for _ in range(3))
+    f01, f10 = model.flows(x0, x1)
+    out = model.synthesize(x0, x1, f01, f10, torch.tensor([0.25, 0.5]))
+    total, terms = SuperSloMoLoss(LossWeights(), loaded)(out, x0, xt, x1, model.mean)
+    assert set(terms) == {"rec", "warp", "smooth", "perc"}
+    total.backward()
+    assert model.flow_net.conv1.weight.grad is not None
+
+
+def _common_args(media: dict[str, Path], out: Path) -> list[str]:
+    return [str(media["video"]), "--synthetic", str(media["photos"]), "--photo-side", "128", "--out", str(out),
+            "--widths", TINY, "--crop", "64", "--batch", "2", "--samples-per-epoch", "8", "--window", "5",
+            "--min-span", "2", "--val-windows", "2", "--val-size", "64", "--threads", "1", "--plain"]
+
+
+def test_train_save_load_resume(media: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "run"
+    assert train_main(_common_args(media, out) + ["--epochs", "1"]) == 0
+    log = capsys.readouterr().err
+    assert "perceptual loss off" in log and "val psnr" in log
+    state = load_training_state(out / "last.pt")
+    assert state["epoch"] == 0 and state["widths"]["flow"] == [4, 4, 6, 6, 8, 8]
+    assert {"optimizer", "scheduler", "val", "history"} <= set(state)
+    assert (out / "best.pt").is_file()
+    model = load_superslomo(out / "last.pt")  # the inference loader reads training checkpoints
+    assert model.flow_net.widths == (4, 4, 6, 6, 8, 8)
+    assert not list(out.glob("*.tmp"))
+
+    assert train_main(_common_args(media, out) + ["--epochs", "2", "--resume"]) == 0
+    state2 = load_training_state(out / "last.pt")
+    assert state2["epoch"] == 1 and len(state2["history"]) == 2
+    assert not torch.equal(state2["state_dictFC"]["conv1.weight"], state["state_dictFC"]["conv1.weight"])
+
+
+def test_ddp_gloo_two_processes(media: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "ddp"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    with socket.socket() as sock:  # a free port (torchrun's --master_port=0 is not passed on to workers)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
+           "--master_addr=127.0.0.1",
+           "-m", "vsslomo.train", *_common_args(media, out), "--epochs", "1", "--device", "cpu"]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    state = load_training_state(out / "last.pt")
+    assert state["epoch"] == 0
+    # 8 samples, batch 2 per process, 2 processes -> 2 optimiser steps.
+    assert state["history"][0]["steps"] == 2
+    assert load_superslomo(out / "last.pt").refine_net.widths == (4, 4, 6, 6, 8, 8)

@@ -1,0 +1,109 @@
+"""Super SloMo training losses: reconstruction, perceptual, warping and smoothness (paper sec. 3.3).
+
+Images are in [0, 1] (or the network's mean-shifted space; differences are the same). The
+default weights are the paper's (0.8 rec, 0.005 perc, 0.4 warp, 1 smooth for 0-255 pixels)
+rescaled for [0, 1] pixels: 204, 0.005, 102, 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..models.superslomo import Synthesis
+from ..models.warp import backward_warp
+
+# torchvision's vgg16 ``features`` up to and including conv4_3 (index 21); "M" = max pool.
+_VGG16_CONV4_3 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512)
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class LossWeights:
+    """Weights of the four loss terms."""
+
+    rec: float = 204.0
+    perc: float = 0.005
+    warp: float = 102.0
+    smooth: float = 1.0
+
+
+class VGG16Conv43(nn.Module):
+    """VGG16 feature extractor up to conv4_3 (no final ReLU), keys as torchvision's ``features.N``.
+
+    Built here so training needs no torchvision; load torchvision's ``vgg16`` state dict with
+    :meth:`from_torchvision_state`. Inputs are RGB in [0, 1] (ImageNet normalisation inside).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = 3
+        for item in _VGG16_CONV4_3:
+            if item == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+            else:
+                layers += [nn.Conv2d(cin, int(item), 3, padding=1), nn.ReLU(inplace=True)]
+                cin = int(item)
+        self.features = nn.Sequential(*layers[:-1])  # drop relu4_3
+        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    @classmethod
+    def from_torchvision_state(cls, path: Path) -> "VGG16Conv43":
+        """Load conv1_1..conv4_3 from a torchvision ``vgg16`` state dict file (extra keys ignored)."""
+        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+        model = cls()
+        wanted = model.features.state_dict()
+        sub = {}
+        for key in wanted:
+            full = f"features.{key}"
+            if full not in state:
+                raise ValueError(f"{path} lacks '{full}': not a torchvision vgg16 state dict")
+            sub[key] = state[full]
+        model.features.load_state_dict(sub, strict=True)
+        model.requires_grad_(False)
+        return model.eval()
+
+    def forward(self, img: Tensor) -> Tensor:
+        return self.features((img - self.mean) / self.std)
+
+
+def smoothness(flow: Tensor) -> Tensor:
+    """Mean absolute difference of horizontally and vertically adjacent flow vectors."""
+    dx = (flow[..., :, 1:] - flow[..., :, :-1]).abs().mean()
+    dy = (flow[..., 1:, :] - flow[..., :-1, :]).abs().mean()
+    return dx + dy
+
+
+class SuperSloMoLoss(nn.Module):
+    """Weighted sum of the paper's losses; ``forward`` returns (total, {name: value})."""
+
+    def __init__(self, weights: LossWeights, vgg: VGG16Conv43 | None = None) -> None:
+        super().__init__()
+        self.weights = weights
+        self.vgg = vgg
+
+    def forward(self, out: Synthesis, x0: Tensor, target: Tensor, x1: Tensor, mean: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """``x0``/``target``/``x1`` are normalised like ``out.frame``; ``mean`` undoes that for VGG."""
+        w = self.weights
+        rec = F.l1_loss(out.frame, target)
+        warp = (
+            F.l1_loss(out.approx_warped0, target)
+            + F.l1_loss(out.approx_warped1, target)
+            + F.l1_loss(backward_warp(x0, out.flow10), x1)
+            + F.l1_loss(backward_warp(x1, out.flow01), x0)
+        )
+        smooth = smoothness(out.flow01) + smoothness(out.flow10)
+        terms = {"rec": rec, "warp": warp, "smooth": smooth}
+        total = w.rec * rec + w.warp * warp + w.smooth * smooth
+        if self.vgg is not None and w.perc > 0:
+            perc = F.mse_loss(self.vgg(out.frame + mean), self.vgg(target + mean))
+            terms["perc"] = perc
+            total = total + w.perc * perc
+        return total, terms
