@@ -194,3 +194,48 @@ def test_ddp_gloo_two_processes(media: dict[str, Path], tmp_path: Path) -> None:
     # 8 samples, batch 2 per process, 2 processes -> 2 optimiser steps.
     assert state["history"][0]["steps"] == 2
     assert load_superslomo(out / "last.pt").refine_net.widths == (4, 4, 6, 6, 8, 8)
+
+
+def test_export_for_inference(media: dict[str, Path], tmp_path: Path) -> None:
+    from vsslomo.train.checkpoint import checkpoint_payload, export_checkpoint, save_atomic
+
+    model = SuperSloMo((4, 4, 6, 6, 8, 8)).eval()
+    save_atomic(checkpoint_payload(model, epoch=3, optimizer={"state": {}}, val={"psnr": 30.0}), tmp_path / "full.pt")
+    export_checkpoint(tmp_path / "full.pt", tmp_path / "small.pt")
+    small = load_training_state(tmp_path / "small.pt")
+    assert "optimizer" not in small and small["epoch"] == 3
+    assert small["state_dictFC"]["conv1.weight"].dtype == torch.float16
+    loaded = load_superslomo(tmp_path / "small.pt")
+    assert loaded.flow_net.conv1.weight.dtype == torch.float32
+    x0, x1 = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        ref, got = model(x0, x1, torch.tensor([0.5])), loaded(x0, x1, torch.tensor([0.5]))
+    assert torch.allclose(ref, got, atol=2e-2)
+
+
+def test_progress_plain_and_rich() -> None:
+    import io
+
+    from vsslomo.train.progress import Progress
+
+    plain = io.StringIO()
+    p = Progress(4, rich=False, log_every=2, stream=plain)
+    for i in range(4):
+        p.step(0, i + 1, 8, 1.5, 30.0, 1e-4)
+    p.close()
+    lines = plain.getvalue().splitlines()
+    assert len(lines) == 2 and "samples/s" in lines[-1] and "eta" in lines[-1] and "psnr 30.00" in lines[-1]
+
+    fancy = io.StringIO()
+    p = Progress(3, rich=True, stream=fancy)
+    p.log("hello")
+    for i in range(3):
+        p.step(1, i + 1, 4, 0.5, 31.0, 1e-4)
+    p.close()
+    assert "hello" in fancy.getvalue() and "loss 0.500" in fancy.getvalue()
+
+    silent = io.StringIO()
+    p = Progress(2, enabled=False, stream=silent)
+    p.step(0, 1, 1, 0.0, 0.0, 0.0)
+    p.log("x")
+    assert silent.getvalue() == ""

@@ -44,3 +44,16 @@ def save_atomic(payload: dict[str, Any], path: Path) -> None:
 def load_training_state(path: Path) -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_atomic` (``weights_only``)."""
     return torch.load(Path(path), map_location="cpu", weights_only=True)
+
+
+def export_checkpoint(src: Path, dst: Path, half: bool = True, keep: tuple[str, ...] = ("epoch", "val", "widths",
+                      "train_seconds", "timestamp", "Detail", "history")) -> dict[str, Any]:
+    """Write an inference-only copy of a training checkpoint: the two U-Nets (fp16 by default,
+    the loader casts back to float32) plus the metadata keys in ``keep``; no optimiser state."""
+    state = load_training_state(src)
+    out: dict[str, Any] = {}
+    for key in ("state_dictFC", "state_dictAT"):
+        out[key] = {n: (t.half() if half and t.is_floating_point() else t).contiguous() for n, t in state[key].items()}
+    out.update({k: state[k] for k in keep if k in state})
+    save_atomic(out, dst)
+    return out

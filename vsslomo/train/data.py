@@ -97,19 +97,19 @@ def read_frame_folder(folder: Path, max_side: int | None = None) -> np.ndarray:
 
 
 @dataclass
-class Sequence_:
+class FrameSource:
     """Decoded frames of one source."""
 
     name: str
     frames: np.ndarray
 
 
-def load_sources(paths: Sequence[Path], max_side: int | None = None) -> list[Sequence_]:
+def load_sources(paths: Sequence[Path], max_side: int | None = None) -> list[FrameSource]:
     """Decode every video file / frame folder in ``paths``."""
     out = []
     for p in map(Path, paths):
         frames = read_frame_folder(p, max_side) if p.is_dir() else read_video(p, max_side)
-        out.append(Sequence_(p.name, frames))
+        out.append(FrameSource(p.name, frames))
     return out
 
 
@@ -169,7 +169,7 @@ class VideoWindows(Dataset):
 
     def __init__(
         self,
-        sources: Sequence[Sequence_],
+        sources: Sequence[FrameSource],
         length: int,
         crop: int = 256,
         window: int = 9,
@@ -240,7 +240,7 @@ class ValidationWindows(Dataset):
 
     def __init__(
         self,
-        sources: Sequence[Sequence_],
+        sources: Sequence[FrameSource],
         per_source: int = 8,
         span: int = 2,
         window: int = 9,

@@ -106,6 +106,9 @@ def _build_train_set(args: argparse.Namespace, log: Any) -> tuple[Dataset, list]
                                   args.val_fraction, not args.no_reverse, args.seed, args.motion_crops))
     if n_synth > 0:
         folder = Path(args.synthetic)
+        if not folder.is_dir():
+            raise SystemExit(f"vsslomo train: photo folder {folder} not found; pass --synthetic PHOTO_DIR "
+                             "(any folder of jpg/png/webp pictures) or install gnome-backgrounds")
         photos = load_photos(folder, max_side=args.photo_side, log=log)
         log(f"synthetic scenes from {len(photos)} photos in {folder}")
         parts.append(SyntheticScenes(photos, n_synth, args.crop, args.max_motion, reverse=not args.no_reverse,
