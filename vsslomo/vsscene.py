@@ -38,11 +38,9 @@ def _shifted(clip: vs.VideoNode, offset: int) -> vs.VideoNode:
 
 
 def _truthy(props: vs.FrameProps, key: str) -> bool:
+    """Whether numeric prop ``key`` is present and non-zero."""
     value = props.get(key, 0)
-    try:
-        return bool(int(value))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return False
+    return isinstance(value, (int, float)) and bool(value)
 
 
 def _pair_scores(clip: vs.VideoNode) -> vs.VideoNode:
