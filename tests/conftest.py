@@ -16,11 +16,6 @@ def frames_equal(a, b) -> bool:
     return all(np.array_equal(x, y) for x, y in zip(frame_planes(a), frame_planes(b)))
 
 
-def psnr(a: np.ndarray, b: np.ndarray, peak: float = 1.0) -> float:
-    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(peak * peak / mse)
-
-
 @pytest.fixture
 def core():
     """The VapourSynth core of this environment."""
