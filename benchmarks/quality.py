@@ -12,6 +12,11 @@ keep every factor-th frame, rebuild the hidden ones, and score them against the 
 Usage::
 
     python benchmarks/quality.py [VIDEO ...] [--factors 2,4] [--start 0] [--frames 41] [--width 384]
+    python benchmarks/quality.py --held-out --width 0 --factors 2 --models rife,superslomo,superslomo:ensemble
+
+``--held-out`` scores each video's validation segment (its last 10%, the frames ``vsslomo
+train`` holds out) instead of ``--start``/``--frames``. A model written ``NAME:ensemble``
+runs with ``ensemble=True``.
 
 Without videos, the OpenCV sample clips (vtest.avi, tree.avi, box.mp4, cup.mp4) are taken
 from an extracted ``opencv-doc`` package: ``$VSSLOMO_OPENCV_DOC``, else a cache folder where
@@ -40,6 +45,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import vsslomo  # noqa: E402
 from vsslomo import evaluate, media  # noqa: E402
 from vsslomo.cli import open_source  # noqa: E402
+from vsslomo.train.data import split_segments  # noqa: E402
+
+# The split `vsslomo train` used for the shipped weights (--window 5, --val-fraction 0.1).
+TRAIN_WINDOW, VAL_FRACTION = 5, 0.1
+MODEL_LABELS = {"rife": "RIFE (vsslomo)", "superslomo": "Super SloMo (vsslomo)"}
 
 core = vs.core
 
@@ -91,9 +101,12 @@ def _fetch_opencv_doc(cache: Path) -> None:
     subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(cache / "deb")], check=True)
 
 
-def load(path: Path, start: int, frames: int, width: int) -> vs.VideoNode:
-    """``frames`` frames of a video from ``start``, downscaled to ``width`` (even sizes) when narrower is asked."""
+def load(path: Path, start: int, frames: int, width: int, held_out: bool = False) -> vs.VideoNode:
+    """``frames`` frames of a video from ``start`` (or its held-out segment), downscaled to ``width`` (even sizes) when narrower is asked."""
     clip = open_source(path)
+    if held_out:
+        _, val = split_segments(clip.num_frames, TRAIN_WINDOW, VAL_FRACTION)
+        start, frames = val.start, len(val)
     clip = clip[min(start, clip.num_frames - 1) :][:frames]
     if width and clip.width > width:
         height = int(round(clip.height * width / clip.width / 2)) * 2
@@ -193,7 +206,7 @@ class Row:
 
 def bench_video(path: Path, factor: int, args: argparse.Namespace, work: Path) -> list[evaluate.MethodScore]:
     """All methods on one video at one factor."""
-    src = load(path, args.start, args.frames, args.width)
+    src = load(path, args.start, args.frames, args.width, args.held_out)
     dec = evaluate.decimate(src, factor)
     idx = evaluate.hidden_indices(src.num_frames, factor)
     truth = evaluate.truth_frames(evaluate.to_rgb24(src), idx)
@@ -207,10 +220,15 @@ def bench_video(path: Path, factor: int, args: argparse.Namespace, work: Path) -
     mi = evaluate.score_clip("ffmpeg minterpolate", truth.__getitem__, mi_clip, idx, factor, warmup=False)
     mi.seconds_per_frame = seconds / synthesized
     scores.append(mi)
-    for model in args.models:
-        name = {"rife": "RIFE (vsslomo)", "superslomo": "Super SloMo (vsslomo)"}.get(model, model)
+    for entry in args.models:
+        model, _, option = entry.partition(":")
+        ensemble = option == "ensemble"
+        name = MODEL_LABELS.get(model, model) + (" ensemble" if ensemble else "")
+        checkpoint = str(args.checkpoint) if args.checkpoint and model == "superslomo" else None
         try:
-            clip = vsslomo.interpolate(dec, factor=factor, model=model, device=args.device, sc=False)
+            clip = vsslomo.interpolate(
+                dec, factor=factor, model=model, checkpoint=checkpoint, device=args.device, sc=False, ensemble=ensemble
+            )
             scores.append(evaluate.score_clip(name, truth.__getitem__, clip, idx, factor))
         except vs.Error as exc:
             scores.append(evaluate.MethodScore(name, math.nan, math.nan, math.nan, 0, f"failed: {str(exc).splitlines()[-1]}"))
@@ -224,12 +242,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=41, help="frames per video from the start (default 41)")
     parser.add_argument("--start", type=int, default=0, help="first frame used in each video (default 0)")
     parser.add_argument("--width", type=int, default=384, help="downscale wider videos to this width; 0 keeps the size (default 384)")
-    parser.add_argument("--models", default="rife,superslomo", help="vsslomo models (default rife,superslomo)")
+    parser.add_argument("--held-out", action="store_true", help="score each video's held-out segment (its last 10%%) instead of --start/--frames")
+    parser.add_argument("--models", default="rife,superslomo", help="vsslomo models, NAME or NAME:ensemble (default rife,superslomo)")
+    parser.add_argument("--checkpoint", type=Path, help="Super SloMo weights (default: the shipped ones)")
     parser.add_argument("--device", default="cpu", help="device for the models (default cpu)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "vsslomo-bench", help="where opencv-doc is fetched")
     args = parser.parse_args(argv)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
+    bad = [m for m in args.models if m.partition(":")[2] not in ("", "ensemble")]
+    if bad:
+        parser.error(f"unknown model option in {', '.join(bad)}; write NAME or NAME:ensemble")
     factors = [int(f) for f in args.factors.split(",")]
 
     import torch
@@ -246,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
                 t0 = time.perf_counter()
                 scores = bench_video(video, factor, args, Path(tmp))
                 rows += [Row(video.name, factor, s) for s in scores]
-                src = load(video, args.start, args.frames, args.width)
+                src = load(video, args.start, args.frames, args.width, args.held_out)
                 title = f"{video.name}  {src.width}x{src.height}, {src.num_frames} frames, factor {factor} ({time.perf_counter() - t0:.0f} s)"
                 print(evaluate.format_table(scores, title), flush=True)
                 print(flush=True)

@@ -49,7 +49,8 @@ static const char *const interpolate_args =
     "fp16:int:opt;"
     "sc:int:opt;"
     "sc_threshold:float:opt;"
-    "scale:float:opt;";
+    "scale:float:opt;"
+    "ensemble:int:opt;";
 
 /* ---- Minimal view of the Python C API, resolved at run time ----------------- */
 

@@ -164,10 +164,10 @@ def test_slowmo_keeps_rate_and_stretches_time(clips: dict[str, Path], tmp_path: 
 
 
 def test_script_is_a_working_vpy(clips: dict[str, Path], tmp_path: Path) -> None:
-    r = vsslomo("script", clips["mp4"], "--factor", "3", "--model", "rife", "--device", "cpu", "--no-sc", cwd=tmp_path)
+    r = vsslomo("script", clips["mp4"], "--factor", "3", "--model", "rife", "--device", "cpu", "--no-sc", "--ensemble", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     text = r.stdout
-    assert "core.slomo.Interpolate(" in text and "factor=3" in text and "sc=False" in text
+    assert "core.slomo.Interpolate(" in text and "factor=3" in text and "sc=False" in text and "ensemble=True" in text
     compile(text, "generated.vpy", "exec")
     import vapoursynth as vs
 

@@ -228,13 +228,37 @@ def test_rife_middle_frame_beats_blending_on_real_motion():
     assert ours > blended + 3, (ours, blended)
 
 
+def test_ensemble_runs_four_symmetric_passes_and_still_interpolates(monkeypatch):
+    width, height, step = 128, 96, 3
+    clip = core.std.SelectEvery(demo_clip(width, height, frames=2 * step + 1), cycle=step, offsets=0)[:3]
+    plain = np.stack(frame_planes(interp(clip, factor=2).get_frame(1)), axis=-1).astype(np.float64) / 255
+
+    model_class = type(registry.get_model("rife", None, "cpu", "float32", 0).module)
+    forwards: list[tuple[float, ...]] = []
+    original = model_class.forward
+
+    def recording(self, img0, img1, timesteps, scale=1.0):
+        forwards.append(tuple(round(float(t), 6) for t in timesteps))
+        return original(self, img0, img1, timesteps, scale=scale)
+
+    monkeypatch.setattr(model_class, "forward", recording)
+    frame = interp(clip, factor=2, ensemble=True).get_frame(1)
+    assert sorted(forwards) == [(0.5,)] * 4  # as given, reversed, and both mirrored
+    ours = np.stack(frame_planes(frame), axis=-1).astype(np.float64) / 255
+    truth_mid = render(0.5 * step, width, height)
+    a = np.stack(frame_planes(clip.get_frame(0)), axis=-1) / 255
+    b = np.stack(frame_planes(clip.get_frame(1)), axis=-1) / 255
+    assert not np.array_equal(ours, plain)
+    assert psnr(ours, truth_mid, peak=1.0) > psnr((a + b) / 2, truth_mid, peak=1.0) + 3
+
+
 def test_parallel_requests_match_sequential_and_each_pair_runs_once(monkeypatch):
     calls: list[int] = []
     original = registry.SharedModel.__call__
 
-    def counting(self, img0, img1, timesteps, scale):
+    def counting(self, img0, img1, timesteps, scale, ensemble=False):
         calls.append(len(timesteps))
-        return original(self, img0, img1, timesteps, scale)
+        return original(self, img0, img1, timesteps, scale, ensemble)
 
     monkeypatch.setattr(registry.SharedModel, "__call__", counting)
     clip = clip_of(frames=4)

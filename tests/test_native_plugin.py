@@ -106,7 +106,7 @@ def test_core_call_forwards_all_arguments(fake: FakeFilter):
     clip = _clip()
     out = vs.core.slomo.Interpolate(
         clip, factor=3, factor_num=6, factor_den=2, fps_num=72, fps_den=1, model="superslomo",
-        checkpoint="/tmp/ck.pt", device="cpu", fp16=True, sc=False, sc_threshold=0.25, scale=0.5,
+        checkpoint="/tmp/ck.pt", device="cpu", fp16=True, sc=False, sc_threshold=0.25, scale=0.5, ensemble=1,
     )
     assert len(fake.calls) == 1
     call = fake.calls[0]
@@ -116,9 +116,10 @@ def test_core_call_forwards_all_arguments(fake: FakeFilter):
     assert call == {
         "factor": 3, "factor_num": 6, "factor_den": 2, "fps_num": 72, "fps_den": 1, "model": "superslomo",
         "checkpoint": "/tmp/ck.pt", "device": "cpu", "fp16": True, "sc": False, "sc_threshold": 0.25,
-        "scale": 0.5,
+        "scale": 0.5, "ensemble": True,
     }
     assert type(call["fp16"]) is bool and type(call["sc"]) is bool and type(call["model"]) is str
+    assert type(call["ensemble"]) is bool
     # the clip that comes back is the Python implementation's clip
     assert out.num_frames == 9
     assert out.get_frame(4).props["FakeToken"] == fake.token

@@ -42,6 +42,7 @@ def interpolate(
     sc: bool = True,
     sc_threshold: float | None = None,
     scale: float = 1.0,
+    ensemble: bool = False,
 ) -> vs.VideoNode:
     """Synthesize in-between frames of ``clip`` with a neural model.
 
@@ -58,7 +59,8 @@ def interpolate(
     upstream ``_SceneChangeNext/_SceneChangePrev``; across a cut the in-between frames
     are duplicates of the left frame. ``sc_threshold``: detector sensitivity (see
     :func:`vsslomo.vsscene.mark_scene_changes`). ``scale``: flow resolution factor
-    (0.5 for 4K, 0.25 for 8K).
+    (0.5 for 4K, 0.25 for 8K). ``ensemble``: average the model over time reversal and
+    left-right mirroring (see :mod:`vsslomo.models.ensemble`): better quality, 4x the cost.
 
     Output frames carry ``SlomoSourceFrame``, ``SlomoT`` and ``SlomoSceneChange``.
     """
@@ -79,7 +81,7 @@ def interpolate(
             cuts = mark_scene_changes(clip, _scalar(sc_threshold))
         except ValueError as exc:
             raise _error(str(exc)) from exc
-    return _build(clip, plan, shared, spec.pad_multiple(scale), scale, cuts)
+    return _build(clip, plan, shared, spec.pad_multiple(scale), scale, bool(_optional_bool(ensemble)), cuts)
 
 
 # --- argument checking ---------------------------------------------------------------
@@ -212,6 +214,7 @@ def _build(
     shared: registry.SharedModel,
     multiple: int,
     scale: float,
+    ensemble: bool,
     cuts: vs.VideoNode | None,
 ) -> vs.VideoNode:
     length, fps = plan.num_frames, plan.fps
@@ -224,7 +227,7 @@ def _build(
 
     info = convert.color_info(clip, clip.get_frame(0).props)
     rgb = convert.to_model_clip(clip, info)
-    renderer = _Renderer(plan, shared, multiple, scale, capacity=max(4, 2 * vs.core.num_threads))
+    renderer = _Renderer(plan, shared, multiple, scale, ensemble, capacity=max(4, 2 * vs.core.num_threads))
     synth_rgb = vs.core.std.ModifyFrame(
         _blank(rgb, length, fps),
         [_remap(rgb, length, fps, left), _remap(rgb, length, fps, right)],
@@ -252,11 +255,20 @@ def _build(
 class _Renderer:
     """ModifyFrame callback producing model frames; all timesteps of a pair in one call."""
 
-    def __init__(self, plan: timing.Timing, shared: registry.SharedModel, multiple: int, scale: float, capacity: int):
+    def __init__(
+        self,
+        plan: timing.Timing,
+        shared: registry.SharedModel,
+        multiple: int,
+        scale: float,
+        ensemble: bool,
+        capacity: int,
+    ):
         self.plan = plan
         self.shared = shared
         self.multiple = multiple
         self.scale = scale
+        self.ensemble = ensemble
         self.cache: PairCache[int, torch.Tensor] = PairCache(capacity)
 
     def __call__(self, n: int, f: Sequence[vs.VideoFrame]) -> vs.VideoFrame:
@@ -277,6 +289,7 @@ class _Renderer:
             convert.pad_to_multiple(img1, self.multiple),
             ts,
             self.scale,
+            self.ensemble,
         )
         return out[..., :height, :width].float().cpu()
 

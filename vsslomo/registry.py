@@ -97,10 +97,22 @@ class SharedModel:
         self.dtype = dtype
         self.lock = threading.Lock()
 
-    def __call__(self, img0: "torch.Tensor", img1: "torch.Tensor", timesteps: "torch.Tensor", scale: float) -> "torch.Tensor":
+    def __call__(
+        self,
+        img0: "torch.Tensor",
+        img1: "torch.Tensor",
+        timesteps: "torch.Tensor",
+        scale: float,
+        ensemble: bool = False,
+    ) -> "torch.Tensor":
+        """Run the model; ``ensemble`` averages it over time reversal and mirroring (4x cost)."""
         import torch
 
+        from .models.ensemble import ensemble_forward
+
         with self.lock, torch.inference_mode():
+            if ensemble:
+                return ensemble_forward(self.module, img0, img1, timesteps, scale=scale)
             return self.module(img0, img1, timesteps, scale=scale)
 
 
