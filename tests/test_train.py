@@ -239,3 +239,38 @@ def test_progress_plain_and_rich() -> None:
     p.step(0, 1, 1, 0.0, 0.0, 0.0)
     p.log("x")
     assert silent.getvalue() == ""
+
+
+def test_widen_preserves_the_function_and_trains_new_channels() -> None:
+    from vsslomo.train.widen import widen
+
+    torch.manual_seed(0)
+    small = SuperSloMo((4, 4, 6, 6, 8, 8), (4, 6, 6, 8, 8, 8)).eval()
+    big = widen(small, (4, 8, 8, 12, 16, 16), (6, 6, 8, 8, 12, 8)).eval()
+    assert big.flow_net.widths == (4, 8, 8, 12, 16, 16) and big.refine_net.widths == (6, 6, 8, 8, 12, 8)
+    x0, x1 = torch.rand(1, 3, 64, 96), torch.rand(1, 3, 64, 96)
+    t = torch.tensor([0.25, 0.5])
+    with torch.no_grad():
+        assert torch.allclose(big(x0, x1, t), small(x0, x1, t), atol=1e-6)
+        assert not torch.equal(big.flow_net.down2.conv1.weight[6:], torch.zeros_like(big.flow_net.down2.conv1.weight[6:]))
+    # The zero weights out of the new channels get gradients, so training uses them.
+    big.train()
+    big(x0, x1, t).mean().backward()
+    grad = big.flow_net.down3.conv1.weight.grad
+    assert grad is not None and float(grad[:6, 6:].abs().sum()) > 0  # old outputs from new inputs
+    with pytest.raises(ValueError, match="stay or grow"):
+        widen(small, (2, 4, 6, 6, 8, 8), (4, 6, 6, 8, 8, 8))
+
+
+def test_train_init_widens(media: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    first = tmp_path / "small"
+    assert train_main(_common_args(media, first) + ["--epochs", "1"]) == 0
+    grown = tmp_path / "grown"
+    args = _common_args(media, grown)
+    args[args.index("--widths") + 1] = "4,8,8,12,16,16"
+    assert train_main(args + ["--epochs", "1", "--init", str(first / "last.pt")]) == 0
+    assert "widened" in capsys.readouterr().err
+    assert load_superslomo(grown / "last.pt").flow_net.widths == (4, 8, 8, 12, 16, 16)
+    args[args.index("--widths") + 1] = "2,2,2,2,2,2"
+    with pytest.raises(SystemExit, match="stay or grow"):
+        train_main(args + ["--epochs", "1", "--init", str(first / "last.pt"), "--out", str(tmp_path / "x")])

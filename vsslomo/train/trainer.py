@@ -24,6 +24,7 @@ from .losses import LossWeights, SuperSloMoLoss, VGG16Conv43
 from .metrics import psnr, ssim
 from .progress import Progress
 from .synthetic import SyntheticScenes, load_photos
+from .widen import widen
 
 
 class _TrainForward(nn.Module):
@@ -154,10 +155,24 @@ def _plain_args(args: argparse.Namespace) -> dict[str, Any]:
     return {k: plain(v) for k, v in vars(args).items()}
 
 
-def _initial_model(args: argparse.Namespace) -> SuperSloMo:
-    if args.init:
-        return load_superslomo(Path(args.init)).train()
-    return SuperSloMo(args.widths, args.refine_widths or args.widths)
+def _initial_model(args: argparse.Namespace, log: Any) -> SuperSloMo:
+    """A fresh model of ``--widths``, or ``--init``'s weights, grown to ``--widths`` if those are given."""
+    if not args.init:
+        widths = args.widths or COMPACT_WIDTHS
+        return SuperSloMo(widths, args.refine_widths or widths)
+    model = load_superslomo(Path(args.init)).train()
+    if args.widths is None and args.refine_widths is None:
+        return model
+    flow = args.widths or model.flow_net.widths
+    refine = args.refine_widths or args.widths or model.refine_net.widths
+    if (tuple(flow), tuple(refine)) == (model.flow_net.widths, model.refine_net.widths):
+        return model
+    try:
+        grown = widen(model, flow, refine)
+    except ValueError as exc:
+        raise SystemExit(f"vsslomo train: --init {args.init}: {exc}") from None
+    log(f"widened {args.init} from {model.flow_net.widths}/{model.refine_net.widths} to {tuple(flow)}/{tuple(refine)}")
+    return grown
 
 
 def train(args: argparse.Namespace) -> dict[str, Any]:
@@ -183,7 +198,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         model.refine_net.load_state_dict(resume_state["state_dictAT"])
         progress_log.log(f"resuming from {last_path} after epoch {resume_state['epoch']}")
     else:
-        model = _initial_model(args)
+        model = _initial_model(args, progress_log.log)
     model.to(device).train()
 
     vgg = None
@@ -337,7 +352,8 @@ def build_parser(prog: str = "python -m vsslomo.train") -> argparse.ArgumentPars
     p.add_argument("--max-motion", type=float, default=24.0, help="synthetic sprite motion between inputs, pixels")
     p.add_argument("--photo-side", type=int, default=1024, help="shrink photos to this longer side")
     g = p.add_argument_group("model")
-    g.add_argument("--widths", type=parse_widths, default=COMPACT_WIDTHS, help="'full', 'compact' or six integers")
+    g.add_argument("--widths", type=parse_widths, default=None,
+                   help="'full', 'compact' (default) or six integers; with --init, grow its U-Nets to these")
     g.add_argument("--refine-widths", type=parse_widths, default=None, help="widths of U-Net 2 (default: --widths)")
     g = p.add_argument_group("data")
     g.add_argument("--samples-per-epoch", type=int, default=4000)
