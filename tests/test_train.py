@@ -172,10 +172,38 @@ def test_train_save_load_resume(media: dict[str, Path], tmp_path: Path, capsys: 
     assert model.flow_net.widths == (4, 4, 6, 6, 8, 8)
     assert not list(out.glob("*.tmp"))
 
+    # The public keys hold the weight average (4 steps of batch 2); the raw weights are kept to resume.
+    assert state["ema_updates"] == 4
+    raw, avg = state["train_state_dictFC"]["conv1.weight"], state["state_dictFC"]["conv1.weight"]
+    assert not torch.equal(raw, avg)
+
     assert train_main(_common_args(media, out) + ["--epochs", "2", "--resume"]) == 0
     state2 = load_training_state(out / "last.pt")
-    assert state2["epoch"] == 1 and len(state2["history"]) == 2
+    assert state2["epoch"] == 1 and len(state2["history"]) == 2 and state2["ema_updates"] == 8
     assert not torch.equal(state2["state_dictFC"]["conv1.weight"], state["state_dictFC"]["conv1.weight"])
+
+    plain = tmp_path / "no-ema"
+    assert train_main(_common_args(media, plain) + ["--epochs", "1", "--ema", "0"]) == 0
+    assert "train_state_dictFC" not in load_training_state(plain / "last.pt")
+
+
+def test_weight_average_ramps_up_then_follows_slowly() -> None:
+    from vsslomo.train.ema import WeightAverage
+
+    net = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        net.weight.zero_()
+    ema = WeightAverage(net, decay=0.9)
+    with torch.no_grad():
+        net.weight.fill_(1.0)
+    ema.update(net)  # decay min(0.9, 2/11): the average moves 9/11 of the way
+    assert torch.allclose(ema.model.weight, torch.full((1, 2), 9 / 11))
+    for _ in range(200):
+        ema.update(net)
+    assert torch.allclose(ema.model.weight, torch.ones(1, 2), atol=1e-6)
+    assert not ema.model.weight.requires_grad
+    with pytest.raises(ValueError, match="decay"):
+        WeightAverage(net, decay=1.0)
 
 
 def test_ddp_gloo_two_processes(media: dict[str, Path], tmp_path: Path) -> None:

@@ -12,13 +12,18 @@ import torch
 from ..models.superslomo import SuperSloMo
 
 
+def cpu_state_dicts(model: SuperSloMo) -> dict[str, Any]:
+    """The two U-Nets' state dicts under the public key names, detached, on the CPU."""
+    return {k: {n: t.detach().cpu() for n, t in v.items()} for k, v in model.checkpoint_dict().items()}
+
+
 def checkpoint_payload(model: SuperSloMo, **meta: Any) -> dict[str, Any]:
     """``state_dictFC``/``state_dictAT`` (what the loader reads) plus ``widths`` and ``meta``.
 
     Everything must be plain data (tensors, numbers, strings, lists, dicts) so that
     ``torch.load(weights_only=True)`` reads it without allow-listing.
     """
-    payload: dict[str, Any] = {k: {n: t.detach().cpu() for n, t in v.items()} for k, v in model.checkpoint_dict().items()}
+    payload: dict[str, Any] = cpu_state_dicts(model)
     payload["Detail"] = "Super SloMo trained by vsslomo"
     payload["widths"] = {"flow": list(model.flow_net.widths), "refine": list(model.refine_net.widths)}
     payload.update(meta)

@@ -18,12 +18,13 @@ from torch import Tensor, nn
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSampler, RandomSampler
 
 from ..models.superslomo import COMPACT_WIDTHS, FULL_WIDTHS, SuperSloMo, Synthesis, load_superslomo
-from .checkpoint import checkpoint_payload, load_training_state, save_atomic
+from .checkpoint import checkpoint_payload, cpu_state_dicts, load_training_state, save_atomic
 from .data import ValidationWindows, VideoWindows, load_sources
 from .losses import LossWeights, SuperSloMoLoss, VGG16Conv43
 from .metrics import psnr, ssim
 from .progress import Progress
 from .synthetic import SyntheticScenes, load_photos
+from .ema import WeightAverage
 from .widen import widen
 
 
@@ -194,12 +195,22 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     if args.resume and last_path.is_file():
         resume_state = load_training_state(last_path)
         model = SuperSloMo(resume_state["widths"]["flow"], resume_state["widths"]["refine"])
-        model.flow_net.load_state_dict(resume_state["state_dictFC"])
-        model.refine_net.load_state_dict(resume_state["state_dictAT"])
+        # With an EMA the public keys hold the average; the raw weights sit beside them.
+        raw = "train_" if "train_state_dictFC" in resume_state else ""
+        model.flow_net.load_state_dict(resume_state[raw + "state_dictFC"])
+        model.refine_net.load_state_dict(resume_state[raw + "state_dictAT"])
         progress_log.log(f"resuming from {last_path} after epoch {resume_state['epoch']}")
     else:
         model = _initial_model(args, progress_log.log)
     model.to(device).train()
+    ema = None
+    if args.ema > 0:
+        ema = WeightAverage(model, args.ema, int(resume_state.get("ema_updates", 0)) if resume_state else 0)
+        if resume_state is not None and "train_state_dictFC" in resume_state:
+            ema.model.flow_net.load_state_dict(resume_state["state_dictFC"])
+            ema.model.refine_net.load_state_dict(resume_state["state_dictAT"])
+    # The model that is validated and saved for inference.
+    eval_model = ema.model if ema is not None else model
 
     vgg = None
     if args.vgg:
@@ -252,7 +263,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         stop["flag"] = True
 
     if ctx.main and start_epoch == 0 and len(val_set):
-        v0 = validate(model, val_set, device)
+        v0 = validate(eval_model, val_set, device)
         progress_log.log(f"before training: val psnr {v0['psnr']:.2f} ssim {v0['ssim']:.4f} | "
                          f"blend psnr {v0['blend_psnr']:.2f} ssim {v0['blend_ssim']:.4f}")
     progress = Progress((args.epochs - start_epoch) * steps_per_epoch, enabled=ctx.main,
@@ -278,6 +289,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
                 scaler.update()
+                if ema is not None:
+                    ema.update(model)
                 scheduler.step(epoch + (i + 1) / steps_per_epoch)
                 with torch.no_grad():
                     batch_psnr = float(psnr((out.frame.float() + mean).clamp(0, 1), target).mean())
@@ -294,7 +307,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             record = {"epoch": epoch, "steps": n_steps, "complete": finished_epoch,
                       "train_loss": loss_sum / max(1, n_steps), "train_psnr": psnr_sum / max(1, n_steps)}
             if ctx.main:
-                val = validate(model, val_set, device)
+                val = validate(eval_model, val_set, device)
                 record.update({f"val_{k}": v for k, v in val.items()})
                 history.append(record)
                 is_best = bool(val) and val["psnr"] > best
@@ -313,7 +326,10 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
                     "train_seconds": elapsed_before + time.monotonic() - t_start,
                     "args": _plain_args(args),
                 }
-                payload = checkpoint_payload(model, **meta)
+                if ema is not None:
+                    meta.update({f"train_{k}": v for k, v in cpu_state_dicts(model).items()})
+                    meta["ema_updates"] = ema.updates
+                payload = checkpoint_payload(eval_model, **meta)
                 save_atomic(payload, last_path)
                 if is_best:
                     save_atomic(payload, best_path)
@@ -373,6 +389,8 @@ def build_parser(prog: str = "python -m vsslomo.train") -> argparse.ArgumentPars
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=int, default=50)
     g.add_argument("--lr", type=float, default=1e-4)
+    g.add_argument("--ema", type=float, default=0.999,
+                   help="decay of the weight average that is validated and saved (0: save the raw weights)")
     g.add_argument("--restart-epochs", type=int, default=10, help="epochs until the first warm restart")
     g.add_argument("--restart-mult", type=int, default=2, help="period multiplier after each restart")
     g.add_argument("--rec-weight", type=float, default=LossWeights.rec)
