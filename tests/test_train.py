@@ -16,6 +16,7 @@ from vsslomo.models.superslomo import SuperSloMo, load_superslomo
 from vsslomo.train import main as train_main
 from vsslomo.train.checkpoint import load_training_state
 from vsslomo.train.data import (
+    FrameSource,
     ValidationWindows,
     VideoWindows,
     WindowSampler,
@@ -95,6 +96,18 @@ def test_video_windows(media: dict[str, Path]) -> None:
     assert len(val) == 6
     v0, vt, v1, vt_t = val[0]
     assert v0.shape == (3, 64, 64) and float(vt_t) == 0.5
+
+
+def test_video_windows_balance_sources() -> None:
+    long = FrameSource("long", np.zeros((90, 32, 32, 3), np.uint8))
+    short = FrameSource("short", np.full((15, 32, 32, 3), 255, np.uint8))
+
+    def share_of_short(balance: bool) -> float:
+        ds = VideoWindows([long, short], length=400, crop=32, window=3, val_fraction=0, balance=balance)
+        return float(np.mean([float(ds[i][0].mean()) for i in range(len(ds))]))
+
+    assert share_of_short(False) == pytest.approx(15 / 105, abs=0.05)
+    assert share_of_short(True) == pytest.approx(0.5, abs=0.07)
 
 
 def test_synthetic_scenes_exact_at_any_t(media: dict[str, Path]) -> None:

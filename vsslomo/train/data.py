@@ -161,8 +161,10 @@ def augment(img0: Tensor, target: Tensor, img1: Tensor, t: float, rng: np.random
 class VideoWindows(Dataset):
     """Random training windows from the training segments of decoded sources.
 
-    ``motion_crops`` > 1 draws that many crop positions and keeps the one whose inputs differ
-    most, so static regions (nothing to learn about motion) are sampled less often.
+    ``balance`` draws every source equally often (short clips count as much as long ones);
+    otherwise each training frame is equally likely. ``motion_crops`` > 1 draws that many
+    crop positions and keeps the one whose inputs differ most, so static regions (nothing to
+    learn about motion) are sampled less often.
     Map-style with a virtual length so :class:`DistributedSampler` can split it; sample ``i``
     of epoch ``e`` is a deterministic function of (seed, e, i).
     """
@@ -178,6 +180,7 @@ class VideoWindows(Dataset):
         reverse: bool = True,
         seed: int = 0,
         motion_crops: int = 1,
+        balance: bool = False,
     ) -> None:
         self.sampler = WindowSampler(window, min_span)
         self.motion_crops = max(1, motion_crops)
@@ -194,8 +197,8 @@ class VideoWindows(Dataset):
                 self.items.append((src.frames, train))
         if not self.items:
             raise ValueError(f"no source has {window} training frames of at least {crop}x{crop} pixels")
-        # Sources are drawn in proportion to their number of training frames.
-        sizes = np.array([len(r) for _, r in self.items], dtype=np.float64)
+        # Sources are drawn in proportion to their number of training frames, or equally.
+        sizes = np.array([1 if balance else len(r) for _, r in self.items], dtype=np.float64)
         self.weights = sizes / sizes.sum()
 
     def set_epoch(self, epoch: int) -> None:

@@ -105,7 +105,8 @@ def _build_train_set(args: argparse.Namespace, log: Any) -> tuple[Dataset, list]
         n_synth = n if not sources else int(round(n * args.synthetic_fraction))
     if sources and n - n_synth > 0:
         parts.append(VideoWindows(sources, n - n_synth, args.crop, args.window, args.min_span,
-                                  args.val_fraction, not args.no_reverse, args.seed, args.motion_crops))
+                                  args.val_fraction, not args.no_reverse, args.seed, args.motion_crops,
+                                  args.balance_sources))
     if n_synth > 0:
         folder = Path(args.synthetic)
         if not folder.is_dir():
@@ -379,6 +380,8 @@ def build_parser(prog: str = "python -m vsslomo.train") -> argparse.ArgumentPars
     g.add_argument("--min-span", type=int, default=None, help="also train on shorter spans down to this")
     g.add_argument("--motion-crops", type=int, default=4,
                    help="crop candidates per video sample; the one with most change is used (1: uniform)")
+    g.add_argument("--balance-sources", action="store_true",
+                   help="draw every video equally often (default: in proportion to its training frames)")
     g.add_argument("--no-reverse", action="store_true", help="disable random frame-order reversal")
     g.add_argument("--max-side", type=int, default=None, help="shrink source frames to this longer side")
     g.add_argument("--val-fraction", type=float, default=0.1, help="held-out final part of each source")
