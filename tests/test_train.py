@@ -165,6 +165,13 @@ def test_losses_and_vgg_loader(tmp_path: Path) -> None:
     total.backward()
     assert model.flow_net.conv1.weight.grad is not None
 
+    l2 = SuperSloMoLoss(LossWeights(rec=2.0, perc=0, warp=0, smooth=0), rec_norm="l2")
+    total, terms = l2(out, x0, xt, x1, model.mean)
+    assert torch.allclose(terms["rec"], ((out.frame - xt) ** 2).mean())
+    assert torch.allclose(total, 2 * terms["rec"])
+    with pytest.raises(ValueError, match="rec_norm"):
+        SuperSloMoLoss(LossWeights(), rec_norm="huber")
+
 
 def _common_args(media: dict[str, Path], out: Path) -> list[str]:
     return [str(media["video"]), "--synthetic", str(media["photos"]), "--photo-side", "128", "--out", str(out),

@@ -3,6 +3,10 @@
 Images are in [0, 1] (or the network's mean-shifted space; differences are the same). The
 default weights are the paper's (0.8 rec, 0.005 perc, 0.4 warp, 1 smooth for 0-255 pixels)
 rescaled for [0, 1] pixels: 204, 0.005, 102, 1.
+
+The reconstruction term is L1 as in the paper, or L2 (``rec_norm="l2"``) to fine-tune for
+PSNR: where the motion is ambiguous, L1 pulls the frame towards one of the possible
+pictures, L2 towards their mean, which is what PSNR rewards.
 """
 
 from __future__ import annotations
@@ -31,6 +35,12 @@ class LossWeights:
     perc: float = 0.005
     warp: float = 102.0
     smooth: float = 1.0
+
+
+L2_REC_WEIGHT = 5000.0
+"""Default reconstruction weight for the L2 norm: its gradient equals L1's at 204 when a pixel
+is off by about 5 of 255 levels (2 * 5000 * 0.0204 = 204)."""
+REC_NORMS = ("l1", "l2")
 
 
 class VGG16Conv43(nn.Module):
@@ -84,15 +94,18 @@ def smoothness(flow: Tensor) -> Tensor:
 class SuperSloMoLoss(nn.Module):
     """Weighted sum of the paper's losses; ``forward`` returns (total, {name: value})."""
 
-    def __init__(self, weights: LossWeights, vgg: VGG16Conv43 | None = None) -> None:
+    def __init__(self, weights: LossWeights, vgg: VGG16Conv43 | None = None, rec_norm: str = "l1") -> None:
         super().__init__()
+        if rec_norm not in REC_NORMS:
+            raise ValueError(f"rec_norm must be one of {REC_NORMS}, got {rec_norm!r}")
         self.weights = weights
         self.vgg = vgg
+        self.rec_loss = F.l1_loss if rec_norm == "l1" else F.mse_loss
 
     def forward(self, out: Synthesis, x0: Tensor, target: Tensor, x1: Tensor, mean: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """``x0``/``target``/``x1`` are normalised like ``out.frame``; ``mean`` undoes that for VGG."""
         w = self.weights
-        rec = F.l1_loss(out.frame, target)
+        rec = self.rec_loss(out.frame, target)
         warp = (
             F.l1_loss(out.approx_warped0, target)
             + F.l1_loss(out.approx_warped1, target)
