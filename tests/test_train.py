@@ -183,10 +183,11 @@ def test_train_save_load_resume(media: dict[str, Path], tmp_path: Path, capsys: 
     out = tmp_path / "run"
     assert train_main(_common_args(media, out) + ["--epochs", "1"]) == 0
     log = capsys.readouterr().err
-    assert "perceptual loss off" in log and "val psnr" in log
+    assert "perceptual loss off" in log and "val psnr" in log and "val psnr per source: clip.mkv" in log
     state = load_training_state(out / "last.pt")
     assert state["epoch"] == 0 and state["widths"]["flow"] == [4, 4, 6, 6, 8, 8]
     assert {"optimizer", "scheduler", "val", "history"} <= set(state)
+    assert set(state["val"]["source_psnr"]) == {"clip.mkv"}
     assert (out / "best.pt").is_file()
     model = load_superslomo(out / "last.pt")  # the inference loader reads training checkpoints
     assert model.flow_net.widths == (4, 4, 6, 6, 8, 8)

@@ -251,6 +251,8 @@ class ValidationWindows(Dataset):
         size: int | None = 256,
     ) -> None:
         self.items: list[tuple[np.ndarray, int, tuple[int, int, int, int]]] = []
+        self.names: list[str] = []
+        """The source of each window, for per-source scores."""
         self.span = span
         for src in sources:
             _, val = split_segments(len(src.frames), window, val_fraction)
@@ -265,6 +267,7 @@ class ValidationWindows(Dataset):
             starts = np.linspace(val.start, val.stop - 1 - span, num=min(per_source, len(val) - span))
             for s in sorted({int(round(v)) for v in starts}):
                 self.items.append((src.frames, s, box))
+                self.names.append(src.name)
 
     def __len__(self) -> int:
         return len(self.items)

@@ -127,23 +127,28 @@ def _set_epoch(dataset: Dataset, epoch: int) -> None:
 
 
 @torch.no_grad()
-def validate(model: SuperSloMo, data: Dataset, device: torch.device) -> dict[str, float]:
-    """Mean PSNR/SSIM of the model and of frame blending over ``data``."""
+def validate(model: SuperSloMo, data: ValidationWindows, device: torch.device) -> dict[str, Any]:
+    """Mean PSNR/SSIM of the model and of frame blending over ``data``, and the model's PSNR per source."""
     if len(data) == 0:
         return {}
     was_training = model.training
     model.eval()
     sums = {"psnr": 0.0, "ssim": 0.0, "blend_psnr": 0.0, "blend_ssim": 0.0}
+    per_source: dict[str, list[float]] = {}
     for i in range(len(data)):
         img0, target, img1, t = (x.to(device) for x in data[i])
         pred = model(img0[None], img1[None], t.reshape(1))
         blend = (1 - t) * img0[None] + t * img1[None]
-        sums["psnr"] += float(psnr(pred, target[None]))
+        value = float(psnr(pred, target[None]))
+        per_source.setdefault(data.names[i], []).append(value)
+        sums["psnr"] += value
         sums["ssim"] += float(ssim(pred, target[None]))
         sums["blend_psnr"] += float(psnr(blend, target[None]))
         sums["blend_ssim"] += float(ssim(blend, target[None]))
     model.train(was_training)
-    return {k: v / len(data) for k, v in sums.items()}
+    out: dict[str, Any] = {k: v / len(data) for k, v in sums.items()}
+    out["source_psnr"] = {name: sum(v) / len(v) for name, v in per_source.items()}
+    return out
 
 
 def _plain_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -341,6 +346,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
                     msg += (f" | val psnr {val['psnr']:.2f} ssim {val['ssim']:.4f} (blend {val['blend_psnr']:.2f} / "
                             f"{val['blend_ssim']:.4f}){' best' if is_best else ''}")
                 progress.log(msg + f" | saved {last_path}")
+                if val:
+                    progress.log("val psnr per source: " + ", ".join(f"{k} {v:.2f}" for k, v in val["source_psnr"].items()))
             ctx.barrier()
             if stop["flag"]:
                 progress.log("stopping early (signal or --max-minutes); resume with --resume")
