@@ -169,6 +169,12 @@ def test_losses_and_vgg_loader(tmp_path: Path) -> None:
     total, terms = l2(out, x0, xt, x1, model.mean)
     assert torch.allclose(terms["rec"], ((out.frame - xt) ** 2).mean())
     assert torch.allclose(total, 2 * terms["rec"])
+    by_psnr = SuperSloMoLoss(LossWeights(rec=1.0, perc=0, warp=0, smooth=0), rec_norm="psnr")
+    total, terms = by_psnr(out, x0, xt, x1, model.mean)
+    from vsslomo.train.losses import PSNR_LOSS_FLOOR
+
+    per_sample = ((out.frame - xt) ** 2).flatten(1).mean(1)
+    assert torch.allclose(terms["rec"], -(10 * torch.log10(1 / (per_sample + PSNR_LOSS_FLOOR))).mean())
     with pytest.raises(ValueError, match="rec_norm"):
         SuperSloMoLoss(LossWeights(), rec_norm="huber")
 

@@ -4,9 +4,12 @@ Images are in [0, 1] (or the network's mean-shifted space; differences are the s
 default weights are the paper's (0.8 rec, 0.005 perc, 0.4 warp, 1 smooth for 0-255 pixels)
 rescaled for [0, 1] pixels: 204, 0.005, 102, 1.
 
-The reconstruction term is L1 as in the paper, or L2 (``rec_norm="l2"``) to fine-tune for
-PSNR: where the motion is ambiguous, L1 pulls the frame towards one of the possible
-pictures, L2 towards their mean, which is what PSNR rewards.
+The reconstruction term is L1 as in the paper, or, to fine-tune for PSNR, L2 or the PSNR
+itself. Where the motion is ambiguous, L1 pulls the frame towards one of the possible
+pictures, L2 towards their mean, which is what PSNR rewards. L2 weighs every pixel's
+squared error alike, so samples that are already good (static, clean shots) barely count;
+the per-sample PSNR loss (mean of -PSNR over the batch, the quantity benchmarks average)
+weighs each sample's errors by the inverse of its MSE instead.
 """
 
 from __future__ import annotations
@@ -40,7 +43,18 @@ class LossWeights:
 L2_REC_WEIGHT = 5000.0
 """Default reconstruction weight for the L2 norm: its gradient equals L1's at 204 when a pixel
 is off by about 5 of 255 levels (2 * 5000 * 0.0204 = 204)."""
-REC_NORMS = ("l1", "l2")
+PSNR_REC_WEIGHT = 0.5
+"""Default weight of the PSNR loss (per dB): about L1's gradient for a 34 dB sample."""
+PSNR_LOSS_FLOOR = 2e-5
+"""Added to each sample's MSE in the PSNR loss: caps the weight of near-perfect samples (47 dB)."""
+REC_NORMS = ("l1", "l2", "psnr")
+DEFAULT_REC_WEIGHTS = {"l1": LossWeights.rec, "l2": L2_REC_WEIGHT, "psnr": PSNR_REC_WEIGHT}
+
+
+def psnr_loss(pred: Tensor, target: Tensor) -> Tensor:
+    """Mean over the batch of each sample's -PSNR in dB (pixels in [0, 1] or shifted alike)."""
+    mse = (pred.float() - target.float()).pow(2).flatten(1).mean(1)  # float32 under autocast too
+    return (10.0 * torch.log10(mse + PSNR_LOSS_FLOOR)).mean()
 
 
 class VGG16Conv43(nn.Module):
@@ -100,7 +114,7 @@ class SuperSloMoLoss(nn.Module):
             raise ValueError(f"rec_norm must be one of {REC_NORMS}, got {rec_norm!r}")
         self.weights = weights
         self.vgg = vgg
-        self.rec_loss = F.l1_loss if rec_norm == "l1" else F.mse_loss
+        self.rec_loss = {"l1": F.l1_loss, "l2": F.mse_loss, "psnr": psnr_loss}[rec_norm]
 
     def forward(self, out: Synthesis, x0: Tensor, target: Tensor, x1: Tensor, mean: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """``x0``/``target``/``x1`` are normalised like ``out.frame``; ``mean`` undoes that for VGG."""

@@ -20,7 +20,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSamp
 from ..models.superslomo import COMPACT_WIDTHS, FULL_WIDTHS, SuperSloMo, Synthesis, load_superslomo
 from .checkpoint import checkpoint_payload, cpu_state_dicts, load_training_state, save_atomic
 from .data import ValidationWindows, VideoWindows, load_sources
-from .losses import L2_REC_WEIGHT, REC_NORMS, LossWeights, SuperSloMoLoss, VGG16Conv43
+from .losses import DEFAULT_REC_WEIGHTS, REC_NORMS, LossWeights, SuperSloMoLoss, VGG16Conv43
 from .metrics import psnr, ssim
 from .progress import Progress
 from .synthetic import SyntheticScenes, load_photos
@@ -224,8 +224,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         progress_log.log(f"perceptual loss on (VGG16 conv4_3 from {args.vgg})")
     else:
         progress_log.log("perceptual loss off: no --vgg weights given (torchvision vgg16 state dict)")
-    rec_weight = args.rec_weight if args.rec_weight is not None else (
-        LossWeights.rec if args.rec_loss == "l1" else L2_REC_WEIGHT)
+    rec_weight = args.rec_weight if args.rec_weight is not None else DEFAULT_REC_WEIGHTS[args.rec_loss]
     weights = LossWeights(rec_weight, args.perc_weight, args.warp_weight, args.smooth_weight)
     criterion = SuperSloMoLoss(weights, vgg, args.rec_loss)
 
@@ -406,9 +405,9 @@ def build_parser(prog: str = "python -m vsslomo.train") -> argparse.ArgumentPars
     g.add_argument("--restart-epochs", type=int, default=10, help="epochs until the first warm restart")
     g.add_argument("--restart-mult", type=int, default=2, help="period multiplier after each restart")
     g.add_argument("--rec-loss", choices=REC_NORMS, default="l1",
-                   help="reconstruction norm: l1 (the paper) or l2 (fine-tuning for PSNR)")
+                   help="reconstruction loss: l1 (the paper), or l2 / psnr (per-sample PSNR) to fine-tune for PSNR")
     g.add_argument("--rec-weight", type=float, default=None,
-                   help=f"reconstruction weight (default {LossWeights.rec:g} for l1, {L2_REC_WEIGHT:g} for l2)")
+                   help="reconstruction weight (default: " + ", ".join(f"{v:g} for {k}" for k, v in DEFAULT_REC_WEIGHTS.items()) + ")")
     g.add_argument("--perc-weight", type=float, default=LossWeights.perc)
     g.add_argument("--warp-weight", type=float, default=LossWeights.warp)
     g.add_argument("--smooth-weight", type=float, default=LossWeights.smooth)
