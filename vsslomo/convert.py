@@ -79,6 +79,57 @@ def from_model_clip(rgb: vs.VideoNode, like: vs.VideoNode, info: ColorInfo) -> v
     return vs.core.resize.Bicubic(rgb, format=like.format.id, **kwargs)
 
 
+def is_subsampled(clip: vs.VideoNode) -> bool:
+    """True for YUV with subsampled chroma (4:2:0, 4:2:2, ...)."""
+    fmt = clip.format
+    return fmt.color_family == vs.YUV and bool(fmt.subsampling_w or fmt.subsampling_h)
+
+
+def _float_format(like: vs.VideoNode) -> vs.VideoFormat:
+    fmt = like.format
+    return vs.core.query_video_format(fmt.color_family, vs.FLOAT, 32, fmt.subsampling_w, fmt.subsampling_h)
+
+
+def to_float_native(clip: vs.VideoNode, info: ColorInfo) -> vs.VideoNode:
+    """``clip`` as 32-bit float in its own colour family and subsampling (no resampling)."""
+    return vs.core.resize.Point(clip, format=_float_format(clip).id, range_in_s=info.range_name)
+
+
+def from_model_clip_over_blend(
+    synth: vs.VideoNode, blend_rgb: vs.VideoNode, blend_native: vs.VideoNode, like: vs.VideoNode, info: ColorInfo
+) -> vs.VideoNode:
+    """Convert model frames back to a subsampled YUV format without softening still chroma.
+
+    Chroma that went up to RGB and back down again is low-passed twice (up- and downsampling
+    are not inverses), so an interpolated frame would have softer colour edges than its
+    source frames, and the colours would pulse at the frame rate. Instead, only the model's
+    difference from the linear blend of the pair goes through the round trip; the blend
+    itself is taken in the clip's own format (``blend_native``, float from
+    :func:`to_float_native`; ``blend_rgb`` is the same blend of the model-side frames):
+
+        out = blend_native + down(synth) - down(blend_rgb)
+
+    Where nothing moves the model returns the blend and the output is the native blend
+    exactly; luma is unchanged, the colour matrix being linear.
+    """
+    fmt = _float_format(like)
+    kwargs: dict[str, int | str] = {"range_in_s": "full"}
+    if info.matrix is not None:
+        kwargs["matrix"] = info.matrix
+    synth_yuv = vs.core.resize.Bicubic(synth, format=fmt.id, **kwargs)
+    blend_yuv = vs.core.resize.Bicubic(blend_rgb, format=fmt.id, **kwargs)
+    out = vs.core.std.Expr([synth_yuv, blend_yuv, blend_native], ["x", "x y - z +"])
+    return vs.core.resize.Point(out, format=like.format.id, range_s=info.range_name)
+
+
+def blend_frames(a: vs.VideoFrame, b: vs.VideoFrame, t: float) -> vs.VideoFrame:
+    """``(1 - t) a + t b`` plane by plane, for float frames; props from ``a``."""
+    out = a.copy()
+    for p in range(a.format.num_planes):
+        np.copyto(np.asarray(out[p]), (1.0 - t) * np.asarray(a[p]) + t * np.asarray(b[p]))
+    return out
+
+
 def frame_to_tensor(frame: vs.VideoFrame, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """A model-format frame (RGBS/GRAYS) as a ``(1, 3, H, W)`` tensor on ``device``."""
     planes = [np.asarray(frame[p]) for p in range(frame.format.num_planes)]

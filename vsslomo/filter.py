@@ -228,12 +228,18 @@ def _build(
     info = convert.color_info(clip, clip.get_frame(0).props)
     rgb = convert.to_model_clip(clip, info)
     renderer = _Renderer(plan, shared, multiple, scale, ensemble, capacity=max(4, 2 * vs.core.num_threads))
-    synth_rgb = vs.core.std.ModifyFrame(
-        _blank(rgb, length, fps),
-        [_remap(rgb, length, fps, left), _remap(rgb, length, fps, right)],
-        renderer,
-    )
-    synth = convert.from_model_clip(synth_rgb, clip, info)
+    rgb_pair = [_remap(rgb, length, fps, left), _remap(rgb, length, fps, right)]
+    synth_rgb = vs.core.std.ModifyFrame(_blank(rgb, length, fps), rgb_pair, renderer)
+    if convert.is_subsampled(clip):
+        native = convert.to_float_native(clip, info)
+        blend = _Blender(plan)
+        blend_rgb = vs.core.std.ModifyFrame(_blank(rgb, length, fps), rgb_pair, blend)
+        blend_native = vs.core.std.ModifyFrame(
+            _blank(native, length, fps), [_remap(native, length, fps, left), _remap(native, length, fps, right)], blend
+        )
+        synth = convert.from_model_clip_over_blend(synth_rgb, blend_rgb, blend_native, clip, info)
+    else:
+        synth = convert.from_model_clip(synth_rgb, clip, info)
     source = _remap(clip, length, fps, left)
     pair_cuts = _remap(cuts, length, fps, left) if cuts is not None else None
 
@@ -250,6 +256,16 @@ def _build(
     stamp = _Stamper(plan)
     clips = [chosen, source] + ([pair_cuts] if pair_cuts is not None else [])
     return vs.core.std.ModifyFrame(chosen, clips, stamp)
+
+
+class _Blender:
+    """ModifyFrame callback: the linear blend of an output frame's source pair at its t."""
+
+    def __init__(self, plan: timing.Timing):
+        self.plan = plan
+
+    def __call__(self, n: int, f: Sequence[vs.VideoFrame]) -> vs.VideoFrame:
+        return convert.blend_frames(f[0], f[1], float(self.plan.step(n).t))
 
 
 class _Renderer:
