@@ -26,10 +26,7 @@ from an extracted ``opencv-doc`` package: ``$VSSLOMO_OPENCV_DOC``, else a cache 
 from __future__ import annotations
 
 import argparse
-import gzip
 import math
-import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,58 +44,16 @@ from vsslomo import evaluate, media  # noqa: E402
 from vsslomo.cli import open_source  # noqa: E402
 from vsslomo.train.data import split_segments  # noqa: E402
 
+from footage import DEFAULT_CACHE, check_not_reserved, opencv_doc_videos  # noqa: E402
+
 # The split `vsslomo train` used for the shipped weights (--window 5, --val-fraction 0.1).
 TRAIN_WINDOW, VAL_FRACTION = 5, 0.1
 MODEL_LABELS = {"rife": "RIFE (vsslomo)", "superslomo": "Super SloMo (vsslomo)"}
 
 core = vs.core
 
-SAMPLES = {
-    "vtest.avi": "examples/data/vtest.avi",
-    "tree.avi": "examples/data/tree.avi",
-    "box.mp4": "opencv4/html/box.mp4.gz",
-    "cup.mp4": "opencv4/html/cup.mp4.gz",
-}
-RESERVED = ("megamind",)  # kept for independent evaluation: never benchmark on them here
-
 
 # --------------------------------------------------------------------------- footage
-
-
-def sample_videos(cache: Path) -> list[Path]:
-    """The OpenCV sample clips, from ``$VSSLOMO_OPENCV_DOC`` or an ``opencv-doc`` .deb fetched once."""
-    root_env = os.environ.get("VSSLOMO_OPENCV_DOC")
-    if root_env:
-        doc = Path(root_env) / "usr/share/doc/opencv-doc"
-    else:
-        doc = cache / "deb/usr/share/doc/opencv-doc"
-        if not doc.is_dir():
-            _fetch_opencv_doc(cache)
-    out = []
-    for name, rel in SAMPLES.items():
-        src = doc / rel
-        if not src.exists():
-            print(f"note: {name} not found in {doc}", file=sys.stderr)
-            continue
-        if src.suffix == ".gz":
-            dst = cache / name
-            if not dst.exists():
-                cache.mkdir(parents=True, exist_ok=True)
-                with gzip.open(src, "rb") as fin, open(dst, "wb") as fout:
-                    shutil.copyfileobj(fin, fout)
-            src = dst
-        out.append(src)
-    return out
-
-
-def _fetch_opencv_doc(cache: Path) -> None:
-    cache.mkdir(parents=True, exist_ok=True)
-    print(f"fetching opencv-doc into {cache} (apt-get download) ...", file=sys.stderr)
-    subprocess.run(["apt-get", "download", "opencv-doc"], cwd=cache, check=True)
-    debs = sorted(cache.glob("opencv-doc_*.deb"))
-    if not debs:
-        raise SystemExit("apt-get download opencv-doc produced no .deb")
-    subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(cache / "deb")], check=True)
 
 
 def load(path: Path, start: int, frames: int, width: int, held_out: bool = False) -> vs.VideoNode:
@@ -247,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", type=Path, help="Super SloMo weights (default: the shipped ones)")
     parser.add_argument("--device", default="cpu", help="device for the models (default cpu)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "vsslomo-bench", help="where opencv-doc is fetched")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where opencv-doc is fetched")
     args = parser.parse_args(argv)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     bad = [m for m in args.models if m.partition(":")[2] not in ("", "ensemble")]
@@ -258,10 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    videos = args.videos or sample_videos(args.cache)
-    for v in videos:
-        if v.name.lower().startswith(RESERVED):
-            parser.error(f"{v.name} is reserved for independent evaluation; pick other footage")
+    videos = args.videos or opencv_doc_videos(args.cache)
+    check_not_reserved(videos)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         for video in videos:

@@ -18,11 +18,7 @@ vtest.avi, tree.avi, box.mp4 and cup.mp4 from it.
 from __future__ import annotations
 
 import argparse
-import gzip
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vsslomo import scene  # noqa: E402
 from vsslomo.vsscene import PROP, SCORE_PROP, mark_scene_changes  # noqa: E402
 
-OPENCV_DOC_FILES = ("vtest.avi", "tree.avi", "box.mp4.gz", "cup.mp4.gz")
+from footage import check_not_reserved, opencv_doc_videos  # noqa: E402
+
 SWEEP = (0.006, 0.008, 0.010, 0.012, 0.015, 0.020, 0.030, 0.050)
 
 
@@ -44,24 +41,6 @@ class Segment:
     video: str
     start: int  # in frames of the (possibly held) source
     length: int
-
-
-def fetch_opencv_doc(workdir: Path) -> list[Path]:
-    """Download opencv-doc with apt and return its four sample videos (decompressed)."""
-    subprocess.run(["apt-get", "download", "opencv-doc"], cwd=workdir, check=True)
-    deb = next(workdir.glob("opencv-doc_*.deb"))
-    root = workdir / "root"
-    subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
-    found: list[Path] = []
-    for name in OPENCV_DOC_FILES:
-        path = next(root.rglob(name))
-        if name.endswith(".gz"):
-            target = workdir / name[:-3]
-            with gzip.open(path, "rb") as src, open(target, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-            path = target
-        found.append(path)
-    return found
 
 
 def load_videos(
@@ -270,19 +249,19 @@ def main() -> None:
     parser.add_argument("--verbose", action="store_true", help="list false cuts for every swept threshold")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = list(args.videos) or fetch_opencv_doc(Path(tmp))
-        if len(paths) < 2:
-            parser.error("need at least two videos to make cuts between them")
-        clips_by_hold = {h: load_videos(paths, args.width, args.height, h) for h in args.holds}
-        print("videos:", ", ".join(f"{k} ({c.num_frames} frames)" for k, c in clips_by_hold[args.holds[0]].items()))
-        print(f"detector: default threshold {scene.DEFAULT_THRESHOLD}, neighbour ratio "
-              f"{scene.NEIGHBOUR_RATIO}, search radius {scene.SEARCH_RADIUS}, thumbnail width {scene.THUMB_WIDTH}")
-        results = evaluate_sequences(clips_by_hold, args.sequences, args.seed)
-        report_sequences(results, args.verbose)
-        report_continuous(clips_by_hold)
-        if not args.no_timing:
-            report_cost(paths, args)
+    paths = list(args.videos) or opencv_doc_videos()
+    check_not_reserved(paths)
+    if len(paths) < 2:
+        parser.error("need at least two videos to make cuts between them")
+    clips_by_hold = {h: load_videos(paths, args.width, args.height, h) for h in args.holds}
+    print("videos:", ", ".join(f"{k} ({c.num_frames} frames)" for k, c in clips_by_hold[args.holds[0]].items()))
+    print(f"detector: default threshold {scene.DEFAULT_THRESHOLD}, neighbour ratio "
+          f"{scene.NEIGHBOUR_RATIO}, search radius {scene.SEARCH_RADIUS}, thumbnail width {scene.THUMB_WIDTH}")
+    results = evaluate_sequences(clips_by_hold, args.sequences, args.seed)
+    report_sequences(results, args.verbose)
+    report_continuous(clips_by_hold)
+    if not args.no_timing:
+        report_cost(paths, args)
 
 
 if __name__ == "__main__":

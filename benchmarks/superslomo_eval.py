@@ -8,17 +8,13 @@ t = 0.5 and compared with the real one: PSNR and SSIM on full frames (padded to 
 
     python benchmarks/superslomo_eval.py VIDEO... [--checkpoint CKPT ...] [--rife] [--span 2]
 
-Without videos it fetches the opencv-doc videos with ``apt-get download opencv-doc``.
+Without videos it uses the opencv-doc sample videos (see ``footage.py``).
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -27,36 +23,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vsslomo.train.data import read_video, split_segments, to_tensor
-from vsslomo.train.metrics import psnr, ssim
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-OPENCV_DOC_VIDEOS = (
-    "usr/share/doc/opencv-doc/examples/data/vtest.avi",
-    "usr/share/doc/opencv-doc/examples/data/tree.avi",
-    "usr/share/doc/opencv-doc/opencv4/html/box.mp4.gz",
-    "usr/share/doc/opencv-doc/opencv4/html/cup.mp4.gz",
-)
+from vsslomo.train.data import read_video, split_segments, to_tensor  # noqa: E402
+from vsslomo.train.metrics import psnr, ssim  # noqa: E402
+
+from footage import check_not_reserved, opencv_doc_videos  # noqa: E402
 
 Method = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def fetch_opencv_doc(dest: Path) -> list[Path]:
-    """Download and unpack the opencv-doc package's sample videos into ``dest``."""
-    dest.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["apt-get", "download", "opencv-doc"], cwd=dest, check=True)
-    deb = next(dest.glob("opencv-doc_*.deb"))
-    subprocess.run(["dpkg-deb", "-x", str(deb), str(dest / "root")], check=True)
-    out = []
-    for rel in OPENCV_DOC_VIDEOS:
-        src = dest / "root" / rel
-        if src.suffix == ".gz":
-            target = dest / src.stem
-            with gzip.open(src, "rb") as fi, open(target, "wb") as fo:
-                shutil.copyfileobj(fi, fo)
-            out.append(target)
-        else:
-            out.append(src)
-    return out
 
 
 def padded(model: torch.nn.Module) -> Method:
@@ -120,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    videos = args.videos or fetch_opencv_doc(Path(tempfile.mkdtemp(prefix="opencv-doc-")))
+    videos = args.videos or opencv_doc_videos()
+    check_not_reserved(videos)
     from vsslomo.models.superslomo import load_superslomo
 
     methods: dict[str, Method] = {"blend": blend}
