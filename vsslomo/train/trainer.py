@@ -20,11 +20,11 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSamp
 from ..models.superslomo import COMPACT_WIDTHS, FULL_WIDTHS, SuperSloMo, Synthesis, load_superslomo
 from .checkpoint import checkpoint_payload, cpu_state_dicts, load_training_state, save_atomic
 from .data import ValidationWindows, VideoWindows, load_sources
+from .ema import WeightAverage
 from .losses import DEFAULT_REC_WEIGHTS, REC_NORMS, LossWeights, SuperSloMoLoss, VGG16Conv43
 from .metrics import psnr, ssim
 from .progress import Progress
 from .synthetic import SyntheticScenes, load_photos
-from .ema import WeightAverage
 from .widen import widen
 
 
