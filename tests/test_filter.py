@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from concurrent.futures import wait
 from fractions import Fraction
 
@@ -204,6 +205,22 @@ def test_still_chroma_survives_the_rgb_round_trip(fmt):
     for plane in (1, 2):
         error = np.abs(frame_planes(middle)[plane].astype(np.int64) - frame_planes(still.get_frame(0))[plane])
         assert error.max() <= 1 * lsb and error.mean() < 0.05 * lsb
+
+
+@pytest.mark.parametrize("sc", [True, False])
+def test_each_source_frame_is_computed_once(sc):
+    # The source is read by several branches; an expensive upstream chain must not rerun.
+    computed = Counter()
+
+    def count(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
+        computed[n] += 1
+        return f
+
+    base = clip_of(frames=6)
+    out = interp(core.std.ModifyFrame(base, base, count), factor=4, sc=sc)
+    for _ in out.frames(close=True):
+        pass
+    assert sorted(computed) == list(range(6)) and max(computed.values()) == 1
 
 
 @pytest.mark.parametrize("size", [(67, 45), (66, 46), (33, 200)])

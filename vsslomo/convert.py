@@ -95,39 +95,36 @@ def to_float_native(clip: vs.VideoNode, info: ColorInfo) -> vs.VideoNode:
     return vs.core.resize.Point(clip, format=_float_format(clip).id, range_in_s=info.range_name)
 
 
-def from_model_clip_over_blend(
-    synth: vs.VideoNode, blend_rgb: vs.VideoNode, blend_native: vs.VideoNode, like: vs.VideoNode, info: ColorInfo
-) -> vs.VideoNode:
-    """Convert model frames back to a subsampled YUV format without softening still chroma.
+def round_trip_residual(native: vs.VideoNode, rgb: vs.VideoNode, info: ColorInfo) -> vs.VideoNode:
+    """What going to RGB and back loses of each frame: ``native - down(rgb)``, chroma only.
 
-    Chroma that went up to RGB and back down again is low-passed twice (up- and downsampling
-    are not inverses), so an interpolated frame would have softer colour edges than its
-    source frames, and the colours would pulse at the frame rate. Instead, only the model's
-    difference from the linear blend of the pair goes through the round trip; the blend
-    itself is taken in the clip's own format (``blend_native``, float from
-    :func:`to_float_native`; ``blend_rgb`` is the same blend of the model-side frames):
-
-        out = blend_native + down(synth) - down(blend_rgb)
-
-    Where nothing moves the model returns the blend and the output is the native blend
-    exactly; luma is unchanged, the colour matrix being linear.
+    ``native`` is the clip from :func:`to_float_native`, ``rgb`` its model-format
+    conversion. Chroma that went up to RGB and back down is low-passed twice (up- and
+    downsampling are not inverses), so a plain conversion of model output would give
+    interpolated frames softer colour edges than their source frames, and the colours would
+    pulse at the frame rate. Luma comes back exactly (the matrix is linear): its residual is 0.
     """
-    fmt = _float_format(like)
-    kwargs: dict[str, int | str] = {"range_in_s": "full"}
-    if info.matrix is not None:
-        kwargs["matrix"] = info.matrix
-    synth_yuv = vs.core.resize.Bicubic(synth, format=fmt.id, **kwargs)
-    blend_yuv = vs.core.resize.Bicubic(blend_rgb, format=fmt.id, **kwargs)
-    out = vs.core.std.Expr([synth_yuv, blend_yuv, blend_native], ["x", "x y - z +"])
+    back = vs.core.resize.Bicubic(rgb, format=native.format.id, **_matrix_kwargs(info))
+    return vs.core.std.Expr([native, back], ["0", "x y -", "x y -"])
+
+
+def from_model_clip_with_residual(
+    synth: vs.VideoNode, residual: vs.VideoNode, like: vs.VideoNode, info: ColorInfo
+) -> vs.VideoNode:
+    """Convert model frames to ``like``'s subsampled format, adding back the round-trip residual.
+
+    With ``residual`` the blend of the pair's :func:`round_trip_residual` at the frame's t,
+    the output is ``blend + down(synth) - down(up(blend))`` (everything is linear): only
+    the model's difference from the linear blend is resampled, so where nothing moves the
+    output is the blend of the source frames exactly.
+    """
+    down = vs.core.resize.Bicubic(synth, format=residual.format.id, **_matrix_kwargs(info))
+    out = vs.core.std.Expr([down, residual], ["x", "x y +", "x y +"])
     return vs.core.resize.Point(out, format=like.format.id, range_s=info.range_name)
 
 
-def blend_frames(a: vs.VideoFrame, b: vs.VideoFrame, t: float) -> vs.VideoFrame:
-    """``(1 - t) a + t b`` plane by plane, for float frames; props from ``a``."""
-    out = a.copy()
-    for p in range(a.format.num_planes):
-        np.copyto(np.asarray(out[p]), (1.0 - t) * np.asarray(a[p]) + t * np.asarray(b[p]))
-    return out
+def _matrix_kwargs(info: ColorInfo) -> dict[str, int]:
+    return {} if info.matrix is None else {"matrix": info.matrix}
 
 
 def frame_to_tensor(frame: vs.VideoFrame, device: torch.device, dtype: torch.dtype) -> torch.Tensor:

@@ -75,6 +75,7 @@ def interpolate(
         shared = registry.get_model(spec.name, checkpoint_path, placement.device, placement.dtype, revision)
     except (FileNotFoundError, ValueError, RuntimeError, KeyError, OSError) as exc:
         raise _error(f"cannot load model {spec.name!r}: {exc}") from exc
+    clip = _cached(clip)
     cuts = None
     if _optional_bool(sc) is not False:
         try:
@@ -197,6 +198,18 @@ def _durations(clip: vs.VideoNode) -> list[Fraction]:
 # --- graph --------------------------------------------------------------------------
 
 
+def _cached(clip: vs.VideoNode) -> vs.VideoNode:
+    """``clip`` behind a cache of our own.
+
+    Every source frame is read by several branches (the model's pair, the chroma residual,
+    the copies at t = 0, cut detection); without a cache that always holds the recent frames,
+    an upstream chain (a denoiser, a deinterlacer) would run up to six times per frame.
+    """
+    cached = vs.core.std.Trim(clip, 0, clip.num_frames - 1)
+    vs.core.std.SetVideoCache(cached, mode=1, maxsize=2 * vs.core.num_threads + 8)
+    return cached
+
+
 def _remap(clip: vs.VideoNode, length: int, fps: Fraction | None, index: Callable[[int], int]) -> vs.VideoNode:
     """A clip whose frame n is ``clip``'s frame ``index(n)``."""
     base = _blank(clip, length, fps)
@@ -206,6 +219,19 @@ def _remap(clip: vs.VideoNode, length: int, fps: Fraction | None, index: Callabl
 def _blank(like: vs.VideoNode, length: int, fps: Fraction | None) -> vs.VideoNode:
     num, den = (fps.numerator, fps.denominator) if fps else (0, 1)
     return vs.core.std.BlankClip(like, length=length, fpsnum=num, fpsden=den, keep=True)
+
+
+def _blend(left: vs.VideoNode, right: vs.VideoNode, plan: timing.Timing) -> vs.VideoNode:
+    """Frame n is ``(1 - t) left + t right`` at output frame n's t (one Merge node per distinct t)."""
+    merges: dict[Fraction, vs.VideoNode] = {}
+
+    def select(n: int) -> vs.VideoNode:
+        t = plan.step(n).t
+        if t not in merges:  # a race only builds an identical node twice
+            merges[t] = vs.core.std.Merge(left, right, weight=float(t))
+        return merges[t]
+
+    return vs.core.std.FrameEval(left, select)
 
 
 def _build(
@@ -226,18 +252,16 @@ def _build(
         return plan.step(n).right
 
     info = convert.color_info(clip, clip.get_frame(0).props)
-    rgb = convert.to_model_clip(clip, info)
+    # Subsampled YUV goes to RGB through float YUV, so its chroma can be restored exactly.
+    native = convert.to_float_native(clip, info) if convert.is_subsampled(clip) else None
+    rgb = convert.to_model_clip(native if native is not None else clip, info)
     renderer = _Renderer(plan, shared, multiple, scale, ensemble, capacity=max(4, 2 * vs.core.num_threads))
     rgb_pair = [_remap(rgb, length, fps, left), _remap(rgb, length, fps, right)]
     synth_rgb = vs.core.std.ModifyFrame(_blank(rgb, length, fps), rgb_pair, renderer)
-    if convert.is_subsampled(clip):
-        native = convert.to_float_native(clip, info)
-        blend = _Blender(plan)
-        blend_rgb = vs.core.std.ModifyFrame(_blank(rgb, length, fps), rgb_pair, blend)
-        blend_native = vs.core.std.ModifyFrame(
-            _blank(native, length, fps), [_remap(native, length, fps, left), _remap(native, length, fps, right)], blend
-        )
-        synth = convert.from_model_clip_over_blend(synth_rgb, blend_rgb, blend_native, clip, info)
+    if native is not None:
+        residual = convert.round_trip_residual(native, rgb, info)
+        pair_residual = _blend(_remap(residual, length, fps, left), _remap(residual, length, fps, right), plan)
+        synth = convert.from_model_clip_with_residual(synth_rgb, pair_residual, clip, info)
     else:
         synth = convert.from_model_clip(synth_rgb, clip, info)
     source = _remap(clip, length, fps, left)
@@ -256,16 +280,6 @@ def _build(
     stamp = _Stamper(plan)
     clips = [chosen, source] + ([pair_cuts] if pair_cuts is not None else [])
     return vs.core.std.ModifyFrame(chosen, clips, stamp)
-
-
-class _Blender:
-    """ModifyFrame callback: the linear blend of an output frame's source pair at its t."""
-
-    def __init__(self, plan: timing.Timing):
-        self.plan = plan
-
-    def __call__(self, n: int, f: Sequence[vs.VideoFrame]) -> vs.VideoFrame:
-        return convert.blend_frames(f[0], f[1], float(self.plan.step(n).t))
 
 
 class _Renderer:
