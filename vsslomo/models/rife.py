@@ -153,11 +153,12 @@ class RIFEHDv3(nn.Module):
         level_scales = (4.0 / scale, 2.0 / scale, 1.0 / scale)
         for i, (block, level_scale) in enumerate(zip(levels, level_scales)):
             # The block is applied symmetrically (inputs swapped, mask negated) and the two
-            # estimates averaged; both directions go through in one batch.
-            x = torch.cat((torch.cat((warped0, warped1, mask), 1), torch.cat((warped1, warped0, -mask), 1)), 0)
-            d_flow, d_mask = block(x, torch.cat((flow, _swap_flow(flow)), 0), level_scale)
-            flow = flow + (d_flow[:n] + _swap_flow(d_flow[n:])) / 2
-            mask = mask + (d_mask[:n] - d_mask[n:]) / 2
+            # estimates averaged. Two calls, as in the reference, not one batch of both: on
+            # CPU the full-size block ran 20% slower on the batch of two at 720p.
+            d_flow0, d_mask0 = block(torch.cat((warped0, warped1, mask), 1), flow, level_scale)
+            d_flow1, d_mask1 = block(torch.cat((warped1, warped0, -mask), 1), _swap_flow(flow), level_scale)
+            flow = flow + (d_flow0 + _swap_flow(d_flow1)) / 2
+            mask = mask + (d_mask0 - d_mask1) / 2
             if i < len(levels) - 1:
                 warped0 = backward_warp(img0, flow[:, 0:2])
                 warped1 = backward_warp(img1, flow[:, 2:4])
