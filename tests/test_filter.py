@@ -11,7 +11,7 @@ import pytest
 import vapoursynth as vs
 
 import vsslomo
-from vsslomo import registry
+from vsslomo import engine, registry
 from vsslomo.demo import demo_clip, render
 
 from conftest import frame_planes, frames_equal
@@ -261,7 +261,7 @@ def test_ensemble_runs_four_symmetric_passes_and_still_interpolates(monkeypatch)
     clip = core.std.SelectEvery(demo_clip(width, height, frames=2 * step + 1), cycle=step, offsets=0)[:3]
     plain = np.stack(frame_planes(interp(clip, factor=2).get_frame(1)), axis=-1).astype(np.float64) / 255
 
-    model_class = type(registry.get_model("rife", None, "cpu", "float32", 0).module)
+    model_class = type(registry.get_spec("rife").load(None))
     forwards: list[tuple[float, ...]] = []
     original = model_class.forward
 
@@ -282,13 +282,14 @@ def test_ensemble_runs_four_symmetric_passes_and_still_interpolates(monkeypatch)
 
 def test_parallel_requests_match_sequential_and_each_pair_runs_once(monkeypatch):
     calls: list[int] = []
-    original = registry.SharedModel.__call__
+    model_class = type(registry.get_spec("rife").load(None))
+    original = model_class.forward
 
-    def counting(self, img0, img1, timesteps, scale, ensemble=False):
+    def counting(self, img0, img1, timesteps, scale=1.0):
         calls.append(len(timesteps))
-        return original(self, img0, img1, timesteps, scale, ensemble)
+        return original(self, img0, img1, timesteps, scale=scale)
 
-    monkeypatch.setattr(registry.SharedModel, "__call__", counting)
+    monkeypatch.setattr(model_class, "forward", counting)
     clip = clip_of(frames=4)
     out = interp(clip, factor=4)
     futures = [out.get_frame_async(n) for n in reversed(range(out.num_frames))]
@@ -303,9 +304,9 @@ def test_parallel_requests_match_sequential_and_each_pair_runs_once(monkeypatch)
 def test_model_is_loaded_once_and_shared():
     clip = clip_of(frames=2)
     interp(clip).get_frame(1)
-    before = registry.get_model.cache_info()
+    before = engine.get_engine.cache_info()
     interp(clip, factor=3).get_frame(1)
-    after = registry.get_model.cache_info()
+    after = engine.get_engine.cache_info()
     assert after.misses == before.misses
     assert after.hits > before.hits
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import inspect
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -69,8 +70,14 @@ class FakeFilter:
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakeFilter:
     fake = FakeFilter()
+    real = pytest.importorskip("vsslomo.filter")
     module = types.ModuleType("vsslomo.filter")
-    module.interpolate = fake.interpolate
+
+    def interpolate(*args, **kwargs):
+        return fake.interpolate(*args, **kwargs)
+
+    interpolate.__signature__ = inspect.signature(real.interpolate)  # the bridge converts by it
+    module.interpolate = interpolate
     monkeypatch.setitem(sys.modules, "vsslomo.filter", module)
     return fake
 
@@ -93,13 +100,27 @@ def test_namespace_and_identifier():
     assert all(a.endswith(":opt") for a in vs.core.slomo.Interpolate.signature.split(";") if a)
 
 
+def _source_arg_names() -> list[str]:
+    """The argument names declared in native/vsslomo_plugin.c's interpolate_args."""
+    text = (REPO / "native" / "vsslomo_plugin.c").read_text()
+    block = text.split("interpolate_args =", 1)[1].split(";\n", 1)[0]
+    declared = "".join(re.findall(r'"([^"]*)"', block))
+    return [a.split(":")[0] for a in declared.split(";") if a]
+
+
 def test_arguments_match_python_signature():
     """The C argument list and vsslomo.filter.interpolate must never drift apart."""
     filter_module = pytest.importorskip("vsslomo.filter")
     python_params = list(inspect.signature(filter_module.interpolate).parameters)
-    assert _plugin_arg_names() == python_params, (
+    assert _source_arg_names() == python_params, (
         "native/vsslomo_plugin.c interpolate_args differs from vsslomo.filter.interpolate's parameters"
     )
+
+
+def test_installed_plugin_is_built_from_this_source():
+    if _plugin_arg_names() != _source_arg_names():
+        pytest.skip("the installed libvsslomo.so is older than native/vsslomo_plugin.c: run scripts/setup.sh")
+    assert "factor:data:opt" in vs.core.slomo.Interpolate.signature
 
 
 def test_core_call_forwards_all_arguments(fake: FakeFilter):
@@ -154,7 +175,14 @@ def test_unexpected_exception_is_a_clear_error(fake: FakeFilter):
         vs.core.slomo.Interpolate(_clip())
     text = str(info.value)
     assert text.startswith(PREFIX + "internal error: ZeroDivisionError: boom")
-    assert "Traceback" in text
+    assert "Traceback" not in text and "VSSLOMO_DEBUG=1" in text
+
+
+def test_unexpected_exception_traceback_on_request(fake: FakeFilter, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("VSSLOMO_DEBUG", "1")
+    fake.error = (ZeroDivisionError, "boom")
+    with pytest.raises(vs.Error, match="Traceback"):
+        vs.core.slomo.Interpolate(_clip())
 
 
 def test_vapoursynth_error_without_prefix_gets_it(fake: FakeFilter):
@@ -244,7 +272,7 @@ def test_vspipe_forwarding_without_leaks(tmp_path: Path):
         import vapoursynth as vs
 
         fake = types.ModuleType("vsslomo.filter")
-        def interpolate(clip=None, factor=None, **kwargs):
+        def interpolate(clip=None, factor: int | None = None, **kwargs):
             if clip is None:
                 raise vs.Error("slomo.Interpolate: no clip")
             return vs.core.std.Interleave([clip] * factor)
