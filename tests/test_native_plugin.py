@@ -63,7 +63,7 @@ class FakeFilter:
         if clip is None:
             raise vs.Error(PREFIX + "no clip; pass a clip")
         factor = kwargs.get("factor") or 2
-        out = vs.core.std.Interleave([clip] * factor)
+        out = vs.core.std.Interleave([clip] * int(factor))
         return out.std.SetFrameProps(FakeToken=self.token)
 
 
@@ -121,6 +121,49 @@ def test_installed_plugin_is_built_from_this_source():
     if _plugin_arg_names() != _source_arg_names():
         pytest.skip("the installed libvsslomo.so is older than native/vsslomo_plugin.c: run scripts/setup.sh")
     assert "factor:data:opt" in vs.core.slomo.Interpolate.signature
+
+
+def _needs_current_plugin() -> None:
+    if _plugin_arg_names() != _source_arg_names():
+        pytest.skip("the installed libvsslomo.so is older than native/vsslomo_plugin.c: run scripts/setup.sh")
+
+
+def test_values_reach_python_exactly(fake: FakeFilter):
+    _needs_current_plugin()
+    vs.core.slomo.Interpolate(_clip(), factor=2.5, factor_num=2**62 - 1, sc_threshold=0.1, sc=0, ensemble="1")
+    call = fake.calls[0]
+    assert call["factor"] == 2.5 and type(call["factor"]) is float  # not truncated to 2
+    assert call["factor_num"] == 2**62 - 1  # not rounded through a double
+    assert call["sc_threshold"] == 0.1 and call["sc"] is False and call["ensemble"] is True
+
+
+@pytest.mark.parametrize(
+    "kwargs, needle",
+    [
+        ({"sc": "no-thanks"}, "sc must be True or False (1 or 0), got 'no-thanks'"),
+        ({"ensemble": 2}, "ensemble must be True or False (1 or 0), got '2'"),
+        ({"factor": "two"}, "factor must be a number, got 'two'"),
+    ],
+)
+def test_bad_plugin_values_are_refused_by_name(fake: FakeFilter, kwargs, needle):
+    _needs_current_plugin()
+    with pytest.raises(vs.Error) as info:
+        vs.core.slomo.Interpolate(_clip(), **kwargs)
+    assert str(info.value) == PREFIX + needle
+    assert not fake.calls
+
+
+def test_unknown_argument_names_are_refused_by_vapoursynth():
+    with pytest.raises(vs.Error, match="does not take argument.*factr"):
+        vs.core.slomo.Interpolate(_clip(), factr=2)
+
+
+def test_real_filter_refuses_fractional_and_boolean_factors_through_the_plugin():
+    _needs_current_plugin()
+    with pytest.raises(vs.Error, match=r"^slomo\.Interpolate: factor must be a whole number, got 2\.5; .*factor_num=5, factor_den=2"):
+        vs.core.slomo.Interpolate(_clip(), factor=2.5, device="cpu")
+    with pytest.raises(vs.Error, match=r"^slomo\.Interpolate: factor must be a number, got 'True'"):
+        vs.core.slomo.Interpolate(_clip(), factor=True, device="cpu")
 
 
 def test_core_call_forwards_all_arguments(fake: FakeFilter):

@@ -159,7 +159,7 @@ def test_losses_and_vgg_loader(tmp_path: Path) -> None:
     model = SuperSloMo((4, 4, 6, 6, 8, 8))
     x0, xt, x1 = (torch.rand(2, 3, 32, 32) - model.mean for _ in range(3))
     f01, f10 = model.flows(x0, x1)
-    out = model.synthesize(x0, x1, f01, f10, torch.tensor([0.25, 0.5]))
+    out = model.refine(x0, x1, f01, f10, torch.tensor([0.25, 0.5]))
     total, terms = SuperSloMoLoss(LossWeights(), loaded)(out, x0, xt, x1, model.mean)
     assert set(terms) == {"rec", "warp", "smooth", "perc"}
     total.backward()

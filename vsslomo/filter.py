@@ -214,8 +214,8 @@ def _plan(clip: vs.VideoNode, *rate: Any) -> timing.Timing:
     except ValueError as exc:
         raise _error(str(exc)) from None
     _check_limits(clip, plan)
-    if source_fps is None and durations is None:
-        _source_duration(clip.get_frame(0).props, 0)  # refused now, not at every frame
+    if source_fps is None and durations is None and _source_duration(clip.get_frame(0).props, 0) is None:
+        raise _missing_duration(0)  # refused now, not at every frame
     return plan
 
 

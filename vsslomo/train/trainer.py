@@ -37,7 +37,7 @@ class _TrainForward(nn.Module):
 
     def forward(self, x0: Tensor, x1: Tensor, t: Tensor) -> tuple[Tensor, ...]:
         f01, f10 = self.net.flows(x0, x1)
-        out = self.net.synthesize(x0, x1, f01, f10, t)
+        out = self.net.refine(x0, x1, f01, f10, t)
         return tuple(getattr(out, f.name) for f in fields(out))
 
 
