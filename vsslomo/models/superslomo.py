@@ -277,11 +277,7 @@ def model_from_state_dicts(flow_state: Mapping[str, Any], refine_state: Mapping[
         infer_widths(refine_state, REFINE_IN, "state_dictAT"),
     )
     for net, state, name in ((model.flow_net, flow_state, "state_dictFC"), (model.refine_net, refine_state, "state_dictAT")):
-        missing, unexpected, shaped = checkpoint_io.shape_mismatches(net, state)
-        if missing or unexpected or shaped:
-            listed = ", ".join((missing + unexpected + shaped)[:4])
-            raise CheckpointError(f"{name} does not fit the Super SloMo U-Net ({listed})")
-        net.load_state_dict(state, strict=True)
+        checkpoint_io.load_strict(net, state, "Super SloMo", name)
     return model
 
 
