@@ -400,6 +400,20 @@ def test_forward_train_exposes_what_the_losses_need(tmp_path):
     assert model.decoder4.convblock[0][0].weight.grad[:, -1].abs().sum() > 0  # the t plane learns
 
 
+def test_memory_layout_does_not_change_the_result(tmp_path):
+    state = public_state("s", seed=23)
+    nhwc, nchw = IFRNet("s"), IFRNet("s", channels_last=False)
+    nhwc.load_state_dict(state)
+    nchw.load_state_dict(state)
+    assert nhwc.decoder1.convblock[0][0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert nchw.decoder1.convblock[0][0].weight.is_contiguous()
+    img0, img1 = smooth_pair(32, 48, seed=24)
+    with torch.inference_mode():
+        a, b = nhwc.eval()(img0, img1, [0.3, 0.6]), nchw.eval()(img0, img1, [0.3, 0.6])
+    assert a.is_contiguous()
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+
+
 def test_bad_input():
     model = IFRNet("s").eval()
     img0, img1 = smooth_pair(32, 32, seed=19)
