@@ -32,6 +32,9 @@ vs = pytest.importorskip("vapoursynth")
 
 TIMESTEPS = (0.25, 0.5, 0.8)
 TOLERANCE = 1e-5
+FILTER_TOLERANCE = 3e-5
+"""Through the whole filter (padding, sanitising, cropping, the frame conversions) the same
+arithmetic runs in another order where oneDNN picks other kernels; measured up to 1.2e-5."""
 PREFIX = "slomo.Interpolate: "
 
 
@@ -314,7 +317,7 @@ def test_checkpoint_runs_through_the_filter_as_the_reference(version: str, tmp_p
     pad = (0, -w % multiple, 0, -h % multiple)
     net = ref.reference(version, state, 1.0, False)
     expected = ref.frames(net, F.pad(img0, pad), F.pad(img1, pad), (0.25, 0.5, 0.75))
-    assert (got - expected[..., :h, :w].clamp(0, 1)).abs().max().item() <= TOLERANCE
+    assert (got - expected[..., :h, :w].clamp(0, 1)).abs().max().item() <= FILTER_TOLERANCE
 
 
 def vsslomo_interpolate(clip, **kwargs):
