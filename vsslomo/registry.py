@@ -116,8 +116,9 @@ class SharedModel:
         import torch
 
         from .models.ensemble import ensemble_forward
+        from .numerics import fixed_numerics
 
-        with self.lock, torch.inference_mode():
+        with self.lock, torch.inference_mode(), fixed_numerics(self.device):
             if ensemble:
                 return ensemble_forward(self.module, img0, img1, timesteps, scale=scale)
             return self.module(img0, img1, timesteps, scale=scale)

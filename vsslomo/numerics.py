@@ -1,0 +1,96 @@
+"""One numerical policy for every model forward, so the bits never depend on the thread layout.
+
+Why: on the CPU, torch's kernels split their reductions by the number of intra-op threads.
+Small convolutions (batch 1, 3x3, at most 20,480 input values, e.g. RIFE's coarsest flow
+level) go to ``thnn_conv2d``, an im2col + MKL ``sgemm`` whose summation order follows the
+thread count; larger ones go to oneDNN, whose ``brgconv`` deconvolutions (RIFE's
+``ConvTranspose2d`` heads) partition their work by the thread count as well. Each differs in
+the last float bit, and some of those bits survive rounding to 8-bit output: with
+``OMP_NUM_THREADS=1`` instead of 2 the filter changed 20 pixel values in 19 of 200 frames.
+VapourSynth threads, local worker processes and Ray actors all see different thread counts,
+so the policy is a *fixed inference thread layout*: every CPU forward runs with exactly
+:func:`cpu_threads` intra-op threads, whatever the process's default, and the thread count
+of the calling thread is restored afterwards (torch keeps it per OS thread, like OpenMP).
+
+On CUDA the CPU thread count does not enter the math; what can change bits between runs of
+one GPU model is cuDNN choosing its algorithm by timing (``benchmark``) or a
+non-deterministic one, so both are pinned for the forward.
+
+The bits are then a function of the inputs, the versions of torch/vsslomo, the device kind
+and :func:`cpu_threads` only; :func:`fingerprint` lists those facts for render manifests.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+THREADS_ENV = "VSSLOMO_CPU_THREADS"
+"""Environment variable overriding :data:`DEFAULT_CPU_THREADS` (a render passes it to its workers)."""
+
+DEFAULT_CPU_THREADS = 2
+"""Intra-op threads of every CPU forward. A constant, not the machine's core count: the
+output bits depend on it. On one core, 2 threads cost ~10% against 1 (RIFE, 448x256)."""
+
+
+def cpu_threads() -> int:
+    """Intra-op threads every CPU forward runs with (``$VSSLOMO_CPU_THREADS`` or the default).
+
+    Raises ``ValueError`` when the variable is not a whole number from 1 to 256.
+    """
+    text = os.environ.get(THREADS_ENV, "").strip()
+    if not text:
+        return DEFAULT_CPU_THREADS
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 256:
+        raise ValueError(f"{THREADS_ENV}={text!r} must be a whole number from 1 to 256")
+    return value
+
+
+@contextmanager
+def fixed_numerics(device: "torch.device") -> Iterator[None]:
+    """Run the enclosed model forward with a thread layout and kernels that don't vary.
+
+    Call it around every forward, inside the lock that serialises forwards on ``device``
+    (the thread count it sets is the calling thread's; cuDNN flags are process-wide).
+    """
+    import torch
+
+    if device.type == "cuda":
+        cudnn = torch.backends.cudnn
+        with cudnn.flags(enabled=cudnn.enabled, benchmark=False, deterministic=True, allow_tf32=cudnn.allow_tf32):
+            yield
+        return
+    threads = cpu_threads()
+    previous = torch.get_num_threads()
+    if previous == threads:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def fingerprint() -> dict[str, str]:
+    """The facts besides the inputs that output bits depend on (for manifests and cluster checks)."""
+    import torch
+    import vapoursynth as vs
+
+    from . import __version__
+
+    return {
+        "vsslomo": __version__,
+        "torch": torch.__version__,
+        "vapoursynth": str(vs.__version__[0]),
+        "cpu_threads": str(cpu_threads()),
+    }
