@@ -82,15 +82,17 @@ def fixed_numerics(device: "torch.device") -> Iterator[None]:
 
 
 def fingerprint() -> dict[str, str]:
-    """The facts besides the inputs that output bits depend on (for manifests and cluster checks)."""
-    import torch
-    import vapoursynth as vs
+    """The facts besides the inputs that output bits depend on (for manifests and cluster checks).
+
+    Read from the installed distributions, so that asking does not import torch.
+    """
+    from importlib.metadata import version
 
     from . import __version__
 
     return {
         "vsslomo": __version__,
-        "torch": torch.__version__,
-        "vapoursynth": str(vs.__version__[0]),
+        "torch": version("torch"),
+        "vapoursynth": version("vapoursynth"),
         "cpu_threads": str(cpu_threads()),
     }

@@ -16,7 +16,10 @@ if TYPE_CHECKING:
     from .chunked import ChunkPlan, ClusterOptions
 
 
-def _local_gpus() -> int:
+def _local_gpus(device: Any) -> int:
+    """CUDA devices of this machine (not asked, which would import torch, when the user chose the CPU)."""
+    if device == "cpu":
+        return 0
     import torch
 
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -61,7 +64,7 @@ class Layout:
 
             cpus, gpus = cluster_resources()
         else:
-            cpus, gpus = os.cpu_count() or 1, _local_gpus()
+            cpus, gpus = os.cpu_count() or 1, _local_gpus(request.filter_kwargs.get("device"))
         kind = placement_kind(request.filter_kwargs, gpus)
         if kind[0] == "cuda" and gpus == 0:
             where = "the Ray cluster has" if options.ray else "this machine has"
