@@ -106,6 +106,7 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=8", "vapoursynth-mvtools"],
+        "ray": ["ray>=2.9"],  # vsslomo render --ray: chunks on a Ray cluster
     },
     entry_points={"console_scripts": ["vsslomo = vsslomo.cli:main"]},
     ext_modules=[plugin],

@@ -44,6 +44,7 @@ DEFAULT_CHUNK_FRAMES = 600
 """Most source frames in one chunk (25 s at 24 fps): long enough that a chunk's start-up
 (seeking, ffmpeg) is small beside it, short enough to spread a film over many workers."""
 
+
 @dataclass(frozen=True)
 class ClusterOptions:
     """How to spread a render: local processes or Ray actors, chunk size, resuming."""
@@ -59,26 +60,39 @@ class ClusterOptions:
 
 def render(request: RenderRequest, options: ClusterOptions, note: Callable[[str], None]) -> Summary:
     """Interpolate ``request.source`` into ``request.output`` over a pool of workers."""
+    from . import cluster
+
     prepared = prepare(request)
     folder = work_dir(request.output)
     if folder.exists() and not options.resume and not request.overwrite:
         raise RenderError(f"{folder}: holds an unfinished render of {request.output.name}; add --resume to continue it, or -y to start over")
     start = time.perf_counter()
     with sigterm_as_interrupt():
-        src = open_source(request.source, request.threads)
-        analysis = analyse(src, request.filter_kwargs, request.quiet)
+        started_ray = cluster.connect(options.address) if options.ray else False
         try:
-            plan = timing_plan(src.num_frames, source_fps(src), request.filter_kwargs, analysis.durations)
-        except ValueError as exc:
-            raise RenderError(f"slomo.Interpolate: {exc}") from None
-        fps = output_rate(prepared, plan.fps, source_fps(src))
-        chunks = plan_chunks(plan, analysis.cuts, options.chunk_frames)
-        pix_fmt = PIX_FMTS[encodable_format(src.format).name][0]
-        props = dict(src.get_frame(0).props)
-        for line in prepared.streams.notices:
-            note(line)
-        summary = _distribute(prepared, options, note, ChunkPlan(chunks, plan.num_frames, fps, pix_fmt, props, src.width, src.height))
-    return Summary(request.output, plan.num_frames, fps, time.perf_counter() - start, summary)
+            plan = _plan(prepared, options)
+            for line in prepared.streams.notices:
+                note(line)
+            detail = _distribute(prepared, options, note, plan)
+        finally:
+            if started_ray:
+                cluster.import_ray().shutdown()
+    return Summary(request.output, plan.frames, plan.fps, time.perf_counter() - start, detail)
+
+
+def _plan(prepared: Prepared, options: ClusterOptions) -> "ChunkPlan":
+    """The analysis pass, the timing plan and the chunks."""
+    request = prepared.request
+    src = open_source(request.source, request.threads)
+    analysis = analyse(src, request.filter_kwargs, request.quiet)
+    try:
+        plan = timing_plan(src.num_frames, source_fps(src), request.filter_kwargs, analysis.durations)
+    except ValueError as exc:
+        raise RenderError(f"slomo.Interpolate: {exc}") from None
+    fps = output_rate(prepared, plan.fps, source_fps(src))
+    chunks = plan_chunks(plan, analysis.cuts, options.chunk_frames)
+    pix_fmt = PIX_FMTS[encodable_format(src.format).name][0]
+    return ChunkPlan(chunks, plan.num_frames, fps, pix_fmt, dict(src.get_frame(0).props))
 
 
 @dataclass(frozen=True)
@@ -90,37 +104,28 @@ class ChunkPlan:
     fps: Fraction
     pix_fmt: str
     props: dict[str, Any]
-    width: int
-    height: int
 
 
 def _distribute(prepared: Prepared, options: ClusterOptions, note: Callable[[str], None], plan: ChunkPlan) -> str:
-    """Connect to the workers, render what is missing, join; returns the summary detail."""
-    from . import cluster
-
-    started_ray = cluster.connect(options.address) if options.ray else False
+    """Render the chunks the manifest lacks, then join; returns the summary detail."""
+    layout = Layout.decide(prepared.request, options)
+    settings = render_settings(prepared.request, layout.kind, plan.pix_fmt, plan.fps, plan.frames, plan.chunks, options.chunk_frames)
+    manifest = _open_manifest(work_dir(prepared.request.output), settings, plan.chunks, options.resume, prepared.ffmpeg, note)
+    reused = len(manifest.done)
+    todo = [c for c in plan.chunks if c.index not in manifest.done]
     try:
-        layout = Layout.decide(prepared.request, options)
-        settings = render_settings(prepared.request, layout.kind, plan.pix_fmt, plan.fps, plan.frames, plan.chunks, options.chunk_frames)
-        manifest = _open_manifest(work_dir(prepared.request.output), settings, plan.chunks, options.resume, prepared.ffmpeg, note)
-        reused = len(manifest.done)
-        try:
-            todo = [c for c in plan.chunks if c.index not in manifest.done]
-            if todo:
-                with Bar("render", plan.frames, prepared.request.quiet) as bar:
-                    Scheduler(layout.pool(layout.job(prepared, plan)), manifest, prepared.ffmpeg, note).run(todo, bar)
-            files = [manifest.chunk_file(c) for c in plan.chunks]
-            join(prepared, files, manifest.folder / "join.ffconcat", plan.fps, plan.frames, plan.props)
-        except KeyboardInterrupt:
-            raise Interrupted(_kept(manifest, "interrupted")) from None
-        except RenderError as exc:
-            raise RenderError(_kept(manifest, str(exc))) from None
-        finally:
-            _tidy(manifest)
-        shutil.rmtree(manifest.folder, ignore_errors=True)
+        if todo:
+            with Bar("render", plan.frames, prepared.request.quiet) as bar:
+                Scheduler(layout.pool(layout.job(prepared, plan)), manifest, prepared.ffmpeg, note).run(todo, bar)
+        files = [manifest.chunk_file(c) for c in plan.chunks]
+        join(prepared, files, manifest.folder / "join.ffconcat", plan.fps, plan.frames, plan.props)
+    except KeyboardInterrupt:
+        raise Interrupted(_kept(manifest, "interrupted")) from None
+    except RenderError as exc:
+        raise RenderError(_kept(manifest, str(exc))) from None
     finally:
-        if started_ray:
-            cluster.import_ray().shutdown()
+        _tidy(manifest)
+    shutil.rmtree(manifest.folder, ignore_errors=True)
     return f"{len(plan.chunks)} chunks on {layout.size} {layout.what}, {len(todo)} rendered, {reused} reused"
 
 

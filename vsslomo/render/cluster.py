@@ -11,6 +11,7 @@ driver hands its chunk to whichever actor is free next.
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 from typing import Any
@@ -22,6 +23,9 @@ from .source import first_line
 
 POLL_INTERVAL = 0.5
 """Seconds between progress questions to a busy actor."""
+
+CONNECT_TIMEOUT = 10.0
+"""Seconds to wait for a cluster address to answer before giving up."""
 
 
 def import_ray() -> Any:
@@ -42,6 +46,8 @@ def connect(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "error"}
+    if address not in (None, "auto"):
+        _check_reachable(address)
     try:
         if address is None:
             ray.init(**options)
@@ -51,6 +57,17 @@ def connect(address: str | None) -> bool:
         where = "the local cluster" if address in (None, "auto") else address
         raise RenderError(f"--ray: cannot connect to {where} ({first_line(exc)}); start it with `ray start --head` (see the README)") from None
     return False
+
+
+def _check_reachable(address: str) -> None:
+    """Refuse at once an address where nothing listens (Ray itself retries for many minutes)."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise RenderError(f"--ray {address}: give the cluster's address as HOST:PORT (the head's GCS port, 6379 by default) or 'auto'")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        raise RenderError(f"--ray {address}: nothing answers there ({exc.strerror or exc}); start the head with `ray start --head` or check the address") from None
 
 
 def cluster_resources() -> tuple[int, int]:
