@@ -33,9 +33,13 @@ if TYPE_CHECKING:
 THREADS_ENV = "VSSLOMO_CPU_THREADS"
 """Environment variable overriding :data:`DEFAULT_CPU_THREADS` (a render passes it to its workers)."""
 
-DEFAULT_CPU_THREADS = 2
+DEFAULT_CPU_THREADS = 1
 """Intra-op threads of every CPU forward. A constant, not the machine's core count: the
-output bits depend on it. On one core, 2 threads cost ~10% against 1 (RIFE, 448x256)."""
+output bits depend on it. One thread has no barrier to wait at, so it never hits OpenMP's
+spin-waits on a busy machine (with 2 threads on 2 loaded cores a RIFE forward at 128x96
+took 5-6 s instead of 0.13 s); CPU parallelism comes from workers (``--workers``: one per
+core by default) and from forwards running side by side. On 2 idle cores one thread
+costs about 1.6x against two on one forward (RIFE, 448x256: 0.33 s against 0.19-0.24 s)."""
 
 
 def cpu_threads() -> int:
