@@ -231,6 +231,25 @@ def _error_cases(tmp: Path, clip: Path) -> list[tuple[str, list[str]]]:
         ("bad checkpoint", ["render", str(clip), str(tmp / "o.mkv"), "--checkpoint", str(tmp / "none.pt"), "--device", "cpu"]),
         ("ffmpeg rejects options", ["render", str(clip), str(tmp / "o.mkv"), "--encoder-args", "-nosuchoption 1", "--device", "cpu"]),
         ("bench missing input", ["bench", str(tmp / "nope.mkv")]),
+        # issue 14: values that used to hang, clamp silently or reach ffmpeg unchecked
+        ("negative threads", ["render", str(clip), str(tmp / "o.mkv"), "--threads", "-1"]),
+        ("zero threads", ["script", str(clip), "--threads", "0"]),
+        ("crf out of range", ["render", str(clip), str(tmp / "o.mkv"), "--crf", "999"]),
+        ("crf for an encoder without one", ["render", str(clip), str(tmp / "o.mkv"), "--codec", "ffv1", "--crf", "10"]),
+        ("unknown preset", ["render", str(clip), str(tmp / "o.mkv"), "--preset", "nope"]),
+        ("bench negative start", ["bench", str(clip), "--start", "-100"]),
+        ("bench start -3", ["bench", str(clip), "--start", "-3"]),
+        ("bench no frames", ["bench", str(clip), "--frames", "0"]),
+    ]
+
+
+def _script_error_cases(tmp: Path, clip: Path) -> list[tuple[str, list[str], str]]:
+    """``vsslomo script`` checks every value it writes by building the filter graph first."""
+    return [
+        ("unsupported scale", ["--scale", "3"], "slomo.Interpolate: scale=3.0 is not supported"),
+        ("threshold out of range", ["--sc-threshold", "5"], "scene-change threshold must be in (0, 1]"),
+        ("missing checkpoint", ["--checkpoint", str(tmp / "none.pt")], "does not exist"),
+        ("fps below the source", ["--fps", "5"], "below the source fps"),
     ]
 
 
@@ -246,6 +265,16 @@ def test_errors_are_one_line_and_leave_nothing(clips: dict[str, Path], tmp_path:
         assert len([ln for ln in lines if ln.startswith("vsslomo:")]) == 1, (name, r.stderr)
         assert sorted(os.listdir(tmp_path)) == before, name
     assert (tmp_path / "exists.mkv").read_text() == "keep me"
+
+
+def test_script_checks_what_it_writes(clips: dict[str, Path], tmp_path: Path) -> None:
+    for name, extra, message in _script_error_cases(tmp_path, clips["mp4"]):
+        out = tmp_path / "gen.vpy"
+        r = vsslomo("script", clips["mp4"], "--device", "cpu", "-o", out, *extra, cwd=tmp_path)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 1 and "Traceback" not in r.stderr, (name, r.stderr)
+        assert lines[-1].startswith("vsslomo: error: ") and message in lines[-1], (name, r.stderr)
+        assert r.stdout == "" and not out.exists(), name
 
 
 def test_sigint_stops_cleanly(tmp_path: Path) -> None:
