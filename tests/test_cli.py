@@ -248,7 +248,6 @@ def _script_error_cases(tmp: Path, clip: Path) -> list[tuple[str, list[str], str
     return [
         ("unsupported scale", ["--scale", "3"], "slomo.Interpolate: scale=3.0 is not supported"),
         ("threshold out of range", ["--sc-threshold", "5"], "scene-change threshold must be in (0, 1]"),
-        ("missing checkpoint", ["--checkpoint", str(tmp / "none.pt")], "does not exist"),
         ("fps below the source", ["--fps", "5"], "below the source fps"),
     ]
 

@@ -97,13 +97,11 @@ def test_chunked_errors_are_one_line_and_leave_nothing(cut_clip: Path, tmp_path:
     cases = [
         (["--workers", "0"], "--workers: '0' must be at least 1"),
         (["--workers", "1", "--chunk-frames", "0"], "--chunk-frames: '0' must be at least 1"),
+        # a worker's error (here the filter's, when it builds the graph) ends the render, one line
         (["--workers", "1", "--checkpoint", str(tmp_path / "none.pt")], "slomo.Interpolate: checkpoint file"),
-        (["--workers", "1", "--device", "cuda"], "no CUDA GPU"),
     ]
     for extra, message in cases:
-        if "cuda" in extra and __import__("torch").cuda.is_available():
-            continue
-        r = vsslomo("render", cut_clip, tmp_path / "o.mkv", "--device", "cpu", *extra, cwd=tmp_path) if "--device" not in extra else vsslomo("render", cut_clip, tmp_path / "o.mkv", *extra, cwd=tmp_path)
+        r = vsslomo("render", cut_clip, tmp_path / "o.mkv", "--device", "cpu", *extra, cwd=tmp_path)
         lines = r.stderr.strip().splitlines()
         assert r.returncode != 0 and "Traceback" not in r.stderr, (extra, r.stderr)
         assert lines[-1].startswith("vsslomo: error: ") and message in lines[-1], (extra, r.stderr)

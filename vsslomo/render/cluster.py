@@ -80,8 +80,9 @@ def cluster_resources() -> tuple[int, int]:
 class RenderActor:
     """The body of a Ray actor (wrapped with ``ray.remote`` by :class:`RayPool`)."""
 
-    def __init__(self, job: RenderJob):
+    def __init__(self, job: RenderJob, device: str | None):
         self.job = job
+        self.device = device
         self.renderer: ChunkRenderer | None = None
         self.lock = threading.Lock()
         self.current: tuple[int | None, int] = (None, 0)
@@ -92,7 +93,7 @@ class RenderActor:
         try:
             with self.lock:
                 if self.renderer is None:
-                    self.renderer = ChunkRenderer(self.job)
+                    self.renderer = ChunkRenderer(self.job, self.device)
         except RenderError as exc:
             return "fatal", str(exc)
         except Exception as exc:  # any failure to build the graph is reported, one line
@@ -129,10 +130,15 @@ class RenderActor:
 
 
 class RayPool:
-    """``size`` Ray actors, each asking the cluster for ``gpus`` GPUs and ``cpus`` CPUs."""
+    """``size`` Ray actors, each asking the cluster for ``gpus`` GPUs and ``cpus`` CPUs.
+
+    An actor sees only the GPU Ray gave it, so a GPU actor runs on ``cuda`` whatever index
+    the user named.
+    """
 
     def __init__(self, job: RenderJob, size: int, gpus: int, cpus: int, restarts: int = 3):
         self.job = job
+        self.device = "cuda" if gpus else None
         self.size = size
         self.gpus = gpus
         self.cpus = cpus
@@ -156,7 +162,7 @@ class RayPool:
             runtime_env={"env_vars": dict(self.job.environment)},
         )
         for worker in range(self.size):
-            actor = remote.remote(self.job)
+            actor = remote.remote(self.job, self.device)
             self.actors.append(actor)
             self._pending[actor.setup.remote()] = ("setup", worker, None)
 

@@ -18,7 +18,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from .encode import EncodeJob, PART_MARK, build_encode_command, encodable, frame_writer, raw_input, run_encode
+from .encode import PART_MARK, PIX_FMTS, EncodeJob, build_encode_command, encodable, frame_writer, raw_input, run_encode
 from .errors import RenderError
 from .ffmpeg import count_frames
 from .source import interpolated, open_source
@@ -89,8 +89,6 @@ class ChunkRenderer:
         if clip.num_frames != job.num_frames:
             raise RenderError(f"the filter gives {clip.num_frames} frames where the chunk plan has {job.num_frames}; the plan does not match the filter's timing")
         self.clip = clip
-        from .encode import PIX_FMTS
-
         self.planes = PIX_FMTS[clip.format.name][1]
 
     def render(self, task: ChunkTask, advance: Callable[[int], None]) -> ChunkResult:

@@ -89,6 +89,7 @@ class Scheduler:
                 self._again(chunk, event.message)
         elif isinstance(event, Died):
             chunk = self._release(event.worker, idle=False)
+            self.idle.discard(event.worker)  # until its replacement reports Ready
             if not event.restarting:
                 self.lost += 1
                 if self.lost >= self.pool.size:
