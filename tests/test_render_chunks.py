@@ -207,3 +207,15 @@ def test_fixed_numerics_sets_and_restores_the_thread_count(monkeypatch: pytest.M
         with numerics.fixed_numerics(torch.device("cpu")):
             raise RuntimeError("a failing forward")
     assert torch.get_num_threads() == before
+
+
+def test_fixed_numerics_pins_cudnn_for_cuda_forwards() -> None:
+    cudnn = torch.backends.cudnn
+    saved = cudnn.benchmark, cudnn.deterministic
+    try:
+        cudnn.benchmark, cudnn.deterministic = True, False  # as a speed-minded script might leave them
+        with numerics.fixed_numerics(torch.device("cuda", 0)):  # only flags: runs without a GPU
+            assert (cudnn.benchmark, cudnn.deterministic) == (False, True)
+        assert (cudnn.benchmark, cudnn.deterministic) == (True, False)
+    finally:
+        cudnn.benchmark, cudnn.deterministic = saved

@@ -70,8 +70,12 @@ def fixed_numerics(device: "torch.device") -> Iterator[None]:
 
     if device.type == "cuda":
         cudnn = torch.backends.cudnn
-        with cudnn.flags(enabled=cudnn.enabled, benchmark=False, deterministic=True, allow_tf32=cudnn.allow_tf32):
+        saved = cudnn.benchmark, cudnn.deterministic
+        cudnn.benchmark, cudnn.deterministic = False, True
+        try:
             yield
+        finally:
+            cudnn.benchmark, cudnn.deterministic = saved
         return
     threads = cpu_threads()
     previous = torch.get_num_threads()

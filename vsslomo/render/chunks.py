@@ -92,7 +92,7 @@ def plan_chunks(plan: Timing, cuts: Sequence[int], max_frames: int) -> list[Chun
     """
     edges = boundaries(plan.source_frames, cuts, max_frames)
     starts = [output_start(plan, e) for e in edges]
-    chunks = []
+    chunks: list[Chunk] = []
     for (s0, s1), (o0, o1) in zip(zip(edges, edges[1:]), zip(starts, starts[1:])):
         if o1 > o0:
             chunks.append(Chunk(len(chunks), s0, s1, o0, o1))
