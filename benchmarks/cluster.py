@@ -42,7 +42,7 @@ def splice(videos: list[Path], out: Path, width: int, seconds: float, rate: int)
         parts.append(f"[{i}:v]fps={rate},scale={width}:-2,setsar=1,trim=start_frame=10:duration={seconds},setpts=PTS-STARTPTS[v{i}]")
     graph = ";".join(parts) + ";" + "".join(f"[v{i}]" for i in range(len(videos))) + f"concat=n={len(videos)}:v=1[v]"
     total = seconds * len(videos)
-    cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y", *inputs, "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={total}",
+    cmd = [ffmpeg, "-hide_banner", "-loglevel", "fatal", "-y", *inputs, "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={total}",
            "-filter_complex", graph, "-map", "[v]", "-map", f"{len(videos)}:a", "-c:v", "ffv1", "-pix_fmt", "yuv420p", "-c:a", "flac", str(out)]
     subprocess.run(cmd, check=True)
 
@@ -92,12 +92,13 @@ def main() -> None:
         splice(videos, src, args.width, args.seconds, args.rate)
         frames = int(round(args.seconds * args.rate)) * len(videos)
         print(f"input: {len(videos)} shots of {args.seconds:g} s at {args.rate} fps, width {args.width}, {frames} frames; "
-              f"{args.model} x{args.factor} on the CPU ({os.cpu_count()} cores), chunks of {args.chunk_frames} source frames")
+              f"{args.model} x{args.factor} on the CPU ({os.cpu_count()} cores), chunks of {args.chunk_frames} source frames", flush=True)
         times: dict[str, list[float]] = {name: [] for name, _ in configs}
         digests: dict[str, set[str]] = {name: set() for name, _ in configs}
         for _ in range(args.repeats):
             for name, extra in configs:  # interleaved, so drifting load hits every configuration alike
                 wall, digest = run(name.replace(" ", "-"), src, work, extra, common)
+                print(f"  {name}: {wall:.1f} s", flush=True)
                 times[name].append(wall)
                 digests[name].add(digest)
     base = statistics.median(times["1 worker"])

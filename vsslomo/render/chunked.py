@@ -29,14 +29,14 @@ from typing import Any
 from .chunks import Chunk, plan_chunks, timing_plan
 from .encode import PART_MARK, PIX_FMTS, encodable_format, sigterm_as_interrupt
 from .errors import Interrupted, RenderError
-from .ffmpeg import count_frames
+from .ffmpeg import frames_in
 from .join import join
 from .layout import Layout
 from .manifest import MANIFEST_NAME, Manifest, differences, work_dir
 from .plan import Prepared, RenderRequest, Summary, output_rate, prepare
 from .progress import Bar
 from .scan import analyse, source_fps
-from .scheduler import Scheduler
+from .scheduler import Scheduler, file_problem
 from .settings import render_settings
 from .source import open_source
 
@@ -152,11 +152,11 @@ def _open_manifest(folder: Path, settings: dict[str, Any], chunks: list[Chunk], 
         changed = differences(old.settings, settings)
         if changed:
             raise RenderError(f"--resume: {old.path} was made with other settings ({', '.join(changed)} differ); rerun with the same options, or start over with -y")
-        for index, frames in list(old.done.items()):
-            path, chunk = old.chunk_file(chunks[index]), chunks[index]
-            found = count_frames(ffmpeg, path) if path.is_file() else None
+        for index in list(old.done):
+            chunk = chunks[index]
+            found = frames_in(ffmpeg, old.chunk_file(chunk))
             if found != chunk.frames:
-                note(f"chunk {index} is rendered again: its file {'is missing' if found is None else f'has {found} frames, not {chunk.frames}'}")
+                note(f"chunk {index} is rendered again: {file_problem(found, chunk.frames)}")
                 del old.done[index]
         for part in folder.glob(f"*{PART_MARK}*"):
             part.unlink(missing_ok=True)

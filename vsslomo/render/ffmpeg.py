@@ -90,3 +90,13 @@ def count_frames(ffmpeg: str, path: Path) -> int:
         detail = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else f"exit code {result.returncode}"
         raise RenderError(f"{path}: cannot read its video ({detail})")
     return int(counts[-1])
+
+
+def frames_in(ffmpeg: str, path: Path) -> int | None:
+    """:func:`count_frames` of ``path``, or ``None`` when it is missing or unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        return count_frames(ffmpeg, path)
+    except RenderError:
+        return None

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 from .chunks import Chunk, longest_first
 from .errors import RenderError
-from .ffmpeg import count_frames
+from .ffmpeg import frames_in
 from .job import ChunkTask
 from .manifest import Manifest
 from .pool import Died, Done, Event, Failed, Fatal, Pool, Progress, Ready
@@ -23,6 +23,13 @@ POLL = 0.2
 
 START_TIMEOUT = 900.0
 """Seconds the driver waits, with chunks left and no worker working, before giving up."""
+
+
+def file_problem(found: int | None, expected: int) -> str:
+    """What is wrong with a chunk file that has ``found`` frames (``None``: missing or unreadable)."""
+    if found is None:
+        return "its file is missing or unreadable"
+    return f"its file has {found} frames, not {expected}"
 
 
 class Scheduler:
@@ -109,10 +116,10 @@ class Scheduler:
     def _finished(self, chunk: Chunk) -> int:
         """Count the chunk's file; record it, or hand the chunk out again."""
         path = self.manifest.chunk_file(chunk)
-        found = count_frames(self.ffmpeg, path) if path.is_file() else None
-        if found != chunk.frames:
+        found = frames_in(self.ffmpeg, path)
+        if found is None or found != chunk.frames:
             path.unlink(missing_ok=True)
-            self._again(chunk, f"its file {'is missing' if found is None else f'has {found} frames, not {chunk.frames}'} (is the output folder on storage every worker shares?)")
+            self._again(chunk, f"{file_problem(found, chunk.frames)} (is the output folder on storage every worker shares?)")
             return 0
         self.manifest.done[chunk.index] = found
         self.manifest.save()
