@@ -108,7 +108,10 @@ def timing_plan(num_frames: int, source_fps: Fraction | None, filter_kwargs: Map
     """The filter's timing plan for these arguments: the one source of every chunk's output range.
 
     Takes the rate arguments from ``filter_kwargs`` (the others don't move frames in time);
-    raises ``ValueError`` as :func:`vsslomo.timing.resolve` does.
+    raises ``ValueError`` as :func:`vsslomo.timing.resolve` does. A filter argument that
+    re-times frames (the coming ``dedup``, from holds in :class:`.scan.Analysis`) must be
+    turned into its plan here too; until it is, workers refuse to render, because their
+    filter's length differs from this plan's (see :class:`.job.ChunkRenderer`).
     """
     rate = {k: filter_kwargs[k] for k in RATE_KEYS if k in filter_kwargs}
     return resolve(num_frames, source_fps, durations=durations, **rate)
