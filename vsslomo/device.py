@@ -12,8 +12,10 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch is imported on use, so that naming precisions is cheap
+    import torch
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
@@ -33,14 +35,18 @@ class Placement:
         return "float16" if self.precision == "fp16" else "float32"
 
     @property
-    def autocast(self) -> torch.dtype | None:
+    def autocast(self) -> "torch.dtype | None":
         """The autocast dtype, or ``None`` when the model runs in its own dtype."""
+        import torch
+
         return torch.bfloat16 if self.precision == "bf16" else None
 
 
 @functools.lru_cache(maxsize=1)
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX), so bf16 is faster than fp32."""
+    import torch
+
     cpu = getattr(torch, "cpu", None)
     for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
         check = getattr(cpu, probe, None)
@@ -64,6 +70,8 @@ def resolve(device: str | None = None, fp16: bool | None = None, precision: str 
     with different meanings is an error. Raises ``ValueError`` with a fixing hint for an
     unknown device, a CUDA device that is not there, or a precision the device cannot run.
     """
+    import torch
+
     parsed = _device(device)
     chosen = _precision(fp16, precision)
     if chosen == "auto":
@@ -95,7 +103,9 @@ def _precision(fp16: bool | None, precision: str | None) -> str:
     return "fp16" if fp16 else "fp32"
 
 
-def _device(device: str | None) -> torch.device:
+def _device(device: str | None) -> "torch.device":
+    import torch
+
     cuda = torch.cuda.is_available()
     if device is None:
         return torch.device("cuda", torch.cuda.current_device()) if cuda else torch.device("cpu")
@@ -117,6 +127,8 @@ def _device(device: str | None) -> torch.device:
 
 def cuda_missing_reason() -> str:
     """Why torch sees no CUDA device, as the part of a message that says what to fix."""
+    import torch
+
     if not torch.version.cuda:
         return f"this torch ({torch.__version__}) is a CPU-only build: install a CUDA build of torch"
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")

@@ -14,16 +14,18 @@ source frames (RGB float arrays); everything below is torch only, no VapourSynth
   proportion to it; a chunk is computed once and dropped when all its frames are served.
 
 One :class:`Engine` per (model, checkpoint, device, precision, backend) is built once per
-process and shared by every filter instance (:func:`get_engine`). On the CPU it runs one
-stage at a time with all cores; on CUDA up to ``backend.streams`` chunks are in flight, each
-on its own stream, with uploads from pinned memory and downloads into pinned memory that
-only wait for their own results.
+process and shared by every filter instance (:func:`get_engine`). On the CPU several
+forwards run side by side (one per core by default), each with a fixed number of intra-op
+threads (:mod:`vsslomo.numerics`), so the bits never depend on how many threads ask; on
+CUDA up to ``backend.streams`` chunks are in flight, each on its own stream, with uploads
+from pinned memory and downloads into pinned memory that only wait for their own results.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -41,6 +43,7 @@ from . import backends as backend_lib
 from . import registry
 from .device import Placement
 from .models import contract
+from .numerics import cpu_threads, fixed_numerics
 from .models.ensemble import VIEWS, View, merge
 from .timing import Step, Timing
 
@@ -54,8 +57,11 @@ DEFAULT_BYTES_PER_PIXEL_T = 1024
 """Working memory of one timestep per input pixel when a model does not say
 (``bytes_per_pixel_t`` attribute); measured peaks are 200-700 bytes in float32."""
 
-CPU_BUDGET = 2 * 2**30
-"""Working memory a chunk of timesteps may take on the CPU."""
+CPU_BUDGET = 4 * 2**30
+"""Working memory the chunks of timesteps in flight may take on the CPU together."""
+
+MAX_CPU_FORWARDS = 8
+"""At most this many CPU forwards side by side by default (memory grows with each)."""
 
 TRIM_EVERY = 64
 """Chunks between two returns of freed heap memory to the system (see :class:`_HeapTrim`)."""
@@ -226,9 +232,10 @@ class Engine:
         self.pair = wrap(stages.pair, key=f"{label}-pair")
         self.synthesize = wrap(stages.synthesize, key=f"{label}-synthesize")
         cuda = self.device.type == "cuda"
-        if cuda and backend.cudnn_benchmark:
-            torch.backends.cudnn.benchmark = True
-        count = backend.streams if cuda else 1
+        if cuda:  # process-wide flags: the last engine built decides
+            torch.backends.cudnn.benchmark = not backend.deterministic
+            torch.backends.cudnn.deterministic = backend.deterministic
+        count = backend.streams if cuda else cpu_forwards(backend)
         self._slots: list[_Slot] = [_Slot(torch.cuda.Stream(self.device) if cuda else None) for _ in range(count)]
         self._free = threading.Condition()
         self._heap = _HeapTrim()
@@ -246,7 +253,7 @@ class Engine:
             free, _total = torch.cuda.mem_get_info(self.device)
             budget = free // (4 * len(self._slots))
         else:
-            budget = CPU_BUDGET
+            budget = CPU_BUDGET // len(self._slots)
         return max(1, min(MAX_BATCH, budget // max(1, per_t)))
 
     @contextmanager
@@ -257,7 +264,7 @@ class Engine:
                 self._free.wait()
             slot = self._slots.pop()
         try:
-            with torch.inference_mode(), self._stream(slot), self._autocast():
+            with torch.inference_mode(), fixed_numerics(self.device), self._stream(slot), self._autocast():
                 yield slot
         finally:
             with self._free:
@@ -312,6 +319,13 @@ class Engine:
         host.copy_(out, non_blocking=True)
         torch.cuda.current_stream(self.device).synchronize()
         return host
+
+
+def cpu_forwards(backend: backend_lib.Eager) -> int:
+    """How many CPU forwards run side by side: the backend's choice, else one per core (at most 8)."""
+    if backend.cpu_forwards is not None:
+        return backend.cpu_forwards
+    return max(1, min(MAX_CPU_FORWARDS, (os.cpu_count() or 1) // cpu_threads()))
 
 
 class _null:
