@@ -539,3 +539,19 @@ def test_filter_reports_a_bad_ifrnet_checkpoint(tmp_path):
     path = save(tmp_path, "bad.pth", state)
     with pytest.raises(vs.Error, match=r"^slomo\.Interpolate: cannot load model 'ifrnet': IFRNet checkpoint .*wrong shape"):
         vsslomo.interpolate(_rgbs_clip(), model="ifrnet", checkpoint=str(path), device="cpu")
+
+
+def test_native_plugin_takes_ifrnet(tmp_path):
+    import vapoursynth as vs
+
+    import vsslomo
+
+    if not hasattr(vs.core, "slomo"):
+        pytest.skip("native plugin libvsslomo.so is not installed")
+    path = save(tmp_path, "IFRNet_S_GoPro.pth", public_state("s", seed=25))
+    clip = _rgbs_clip(frames=2)
+    native = vs.core.slomo.Interpolate(clip, factor=2, model="ifrnet-s", checkpoint=str(path), device="cpu")
+    python = vsslomo.interpolate(clip, factor=2, model="ifrnet-s", checkpoint=str(path), device="cpu")
+    assert native.num_frames == python.num_frames == 4
+    assert np.array_equal(np.asarray(native.get_frame(1)[1]), np.asarray(python.get_frame(1)[1]))
+    assert native.get_frame(1).props["SlomoT"] == 0.5
