@@ -11,7 +11,8 @@ Part 1, for each size at ``--factor`` (default 4x: t = 1/4, 1/2, 3/4 per pair) o
 
 Part 2: IFRNet-S (staged, as the engine runs it; and as a plain per-pair forward) against our
 RIFE HDv3 at 2x and 4x, same frames. RIFE needs multiples of 32, so 720 lines are padded to 736
-for it, as the filter does; IFRNet runs at 1280x720 (multiples of 16).
+for it, as the filter does; IFRNet runs at 1280x720 (multiples of 16). IFRNet keeps weights and
+features channels-last (NHWC) by default; the "NCHW layout" row is IFRNet-S in RIFE's layout.
 
 The weights are random (the cost does not depend on them: no data-dependent control flow), the
 t plane is used, i.e. GoPro-style or our weights; ``--t-blind`` adds IFRNet-S with t-blind
@@ -147,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         pad_w = -(-args.width // 32) * 32 - args.width
         padded = [F.pad(f, (0, pad_w, 0, pad_h), mode="replicate") for f in stream]
         ifr = IFRNet("s").eval()
+        nchw = IFRNet("s", channels_last=False).eval()
         blind = IFRNet("s", takes_t=False).eval()
         for factor in (2, 4):
             ts = timesteps(factor)
@@ -154,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
                 "RIFE HDv3 (padded to /32)": lambda ts=ts: run_forward(rife, padded, ts),
                 "IFRNet-S staged": lambda ts=ts: run_staged(ifr, stream, ts),
                 "IFRNet-S plain forward per pair": lambda ts=ts: run_forward(ifr, stream, ts),
+                "IFRNet-S staged, NCHW layout": lambda ts=ts: run_staged(nchw, stream, ts),
             }
             if args.t_blind:
                 methods["IFRNet-S t-blind staged"] = lambda ts=ts: run_staged(blind, stream, ts)

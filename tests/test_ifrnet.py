@@ -250,6 +250,11 @@ def test_t_blind_weights_bisect_dyadic_t(tmp_path, monkeypatch):
         out = model(img0, img1, torch.tensor([0.125, 0.25, 0.5, 0.75]))
     torch.testing.assert_close(out, torch.cat([eighth, quarter, half, three_quarters]), rtol=0, atol=2e-5)
     assert calls == [1, 2, 1]  # every midpoint once, one depth per batch
+    with torch.inference_mode():  # the reference's normalisation: each run with its own pair's mean
+        half = model(img0, img1, [0.5], mean_mode="pair")
+        quarter = model(img0, half, [0.5], mean_mode="pair")
+        out = model(img0, img1, [0.25], mean_mode="pair")
+    torch.testing.assert_close(out, quarter, rtol=0, atol=2e-5)
 
 
 def test_t_blind_weights_scale_flows_for_other_t(tmp_path, monkeypatch):

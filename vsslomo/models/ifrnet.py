@@ -32,6 +32,10 @@ official checkpoints the modes differ only in the encoder input's DC offset, ``(
 on the t plane (:func:`uses_t_plane`), so t is ignored; those serve other t by bisection and
 flow scaling (:mod:`vsslomo.models.midpoint`). The GoPro checkpoints and ours take t directly
 and decode all timesteps of a pair in one batch.
+
+**Training** uses :meth:`IFRNet.forward_train` (batched, any t per sample): the frame plus a
+:class:`Decoded` (flows of every level for flow distillation, the decoders' intermediate
+features for geometry consistency, mask, residual) and the true frame's encoder pyramid.
 """
 
 from __future__ import annotations
@@ -448,43 +452,53 @@ class IFRNet(nn.Module):
 
     def _bisect(self, state: PairState, ts: list[float]) -> Tensor:
         """Timesteps from midpoints only (t-blind weights), planned by :mod:`midpoint`."""
-        pyramids: dict[Fraction, Pyramid] = {Fraction(0): state.pyramid0, Fraction(1): state.pyramid1}
-        scale = state.scale
-
-        def pyramids_at(positions: list[Fraction], frames: dict[Fraction, Tensor]) -> Pyramid:
-            missing = sorted({p for p in positions if p not in pyramids})
-            if missing:
-                encoded = self._frame_pyramid(torch.cat([frames[p] for p in missing], 0), scale)
-                for k, p in enumerate(missing):
-                    pyramids[p] = tuple(f[k : k + 1] for f in encoded)  # type: ignore[assignment]
-            return tuple(torch.cat([pyramids[p][level] for p in positions], 0) for level in range(4))  # type: ignore[return-value]
-
-        def run(chunk: list[Interval], frames: dict[Fraction, Tensor]) -> tuple[Tensor, list[tuple[Tensor, ...]]]:
-            a = torch.cat([frames[lo] for lo, _ in chunk], 0)
-            b = torch.cat([frames[hi] for _, hi in chunk], 0)
-            if state.mean_mode == "pair":
-                mean = pair_mean(a, b)
-                p0, p1 = self._pyramid_of(a - mean, scale), self._pyramid_of(b - mean, scale)
-            else:
-                p0, p1 = pyramids_at([lo for lo, _ in chunk], frames), pyramids_at([hi for _, hi in chunk], frames)
-            half = a.new_full((len(chunk),), 0.5)
-            flow0, flow1, mask, residual = self.motion(self.decode(p0, p1, half), scale)
-            mids = merge(a, b, flow0, flow1, mask, residual).clamp(0.0, 1.0)
-            return mids, [(flow0[i : i + 1], flow1[i : i + 1], mask[i : i + 1], residual[i : i + 1]) for i in range(len(chunk))]
-
-        def scaled(interval: Interval, frames: dict[Fraction, Tensor], motion: tuple[Tensor, ...], t: float) -> Tensor:
-            return scaled_midpoint(frames[interval[0]], frames[interval[1]], *motion, t)
-
+        runner = _MidpointRuns(self, state)
         return midpoint.serve(
             ts,
             state.img0,
             state.img1,
-            run,
-            scaled,
+            runner.run,
+            runner.scaled,
             max_depth=self.max_depth,
             arbitrary_t_depth=self.arbitrary_t_depth,
             max_batch=self.max_batch,
         )
+
+
+class _MidpointRuns:
+    """:func:`midpoint.serve`'s callbacks for one pair: midpoint runs, each frame's pyramid once."""
+
+    def __init__(self, model: IFRNet, state: PairState) -> None:
+        self.model = model
+        self.state = state
+        self.pyramids: dict[Fraction, Pyramid] = {Fraction(0): state.pyramid0, Fraction(1): state.pyramid1}
+
+    def pyramids_at(self, positions: list[Fraction], frames: dict[Fraction, Tensor]) -> Pyramid:
+        """The batched pyramids of the frames at ``positions`` (bisected frames encoded on first use)."""
+        missing = sorted({p for p in positions if p not in self.pyramids})
+        if missing:
+            encoded = self.model._frame_pyramid(torch.cat([frames[p] for p in missing], 0), self.state.scale)
+            for k, p in enumerate(missing):
+                self.pyramids[p] = tuple(f[k : k + 1] for f in encoded)  # type: ignore[assignment]
+        return tuple(torch.cat([self.pyramids[p][level] for p in positions], 0) for level in range(4))  # type: ignore[return-value]
+
+    def run(self, chunk: list[Interval], frames: dict[Fraction, Tensor]) -> tuple[Tensor, list[tuple[Tensor, ...]]]:
+        """Midpoints of ``chunk`` (clamped, as they become inputs) and each run's full-size motion."""
+        model, scale = self.model, self.state.scale
+        a = torch.cat([frames[lo] for lo, _ in chunk], 0)
+        b = torch.cat([frames[hi] for _, hi in chunk], 0)
+        if self.state.mean_mode == "pair":
+            mean = pair_mean(a, b)
+            p0, p1 = model._pyramid_of(a - mean, scale), model._pyramid_of(b - mean, scale)
+        else:
+            p0, p1 = self.pyramids_at([lo for lo, _ in chunk], frames), self.pyramids_at([hi for _, hi in chunk], frames)
+        flow0, flow1, mask, residual = model.motion(model.decode(p0, p1, a.new_full((len(chunk),), 0.5)), scale)
+        mids = merge(a, b, flow0, flow1, mask, residual).clamp(0.0, 1.0)
+        return mids, [(flow0[i : i + 1], flow1[i : i + 1], mask[i : i + 1], residual[i : i + 1]) for i in range(len(chunk))]
+
+    @staticmethod
+    def scaled(interval: Interval, frames: dict[Fraction, Tensor], motion: tuple[Tensor, ...], t: float) -> Tensor:
+        return scaled_midpoint(frames[interval[0]], frames[interval[1]], *motion, t)
 
 
 def scaled_midpoint(
