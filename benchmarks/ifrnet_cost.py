@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="s,base,l", help="IFRNet sizes of part 1 (comma-separated)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rife-factors", default="2,4", help="factors of part 2 (comma-separated)")
     parser.add_argument("--t-blind", action="store_true", help="also time t-blind (Vimeo90K-style) IFRNet-S in part 2")
     parser.add_argument("--skip-cost", action="store_true", help="only part 2")
     parser.add_argument("--skip-rife", action="store_true", help="only part 1")
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         ifr = IFRNet("s").eval()
         nchw = IFRNet("s", channels_last=False).eval()
         blind = IFRNet("s", takes_t=False).eval()
-        for factor in (2, 4):
+        for factor in (int(f) for f in args.rife_factors.split(",")):
             ts = timesteps(factor)
             methods = {
                 "RIFE HDv3 (padded to /32)": lambda ts=ts: run_forward(rife, padded, ts),
