@@ -11,7 +11,8 @@ Part 1, for each size at ``--factor`` (default 4x: t = 1/4, 1/2, 3/4 per pair) o
 
 Part 2: IFRNet-S (staged, as the engine runs it; and as a plain per-pair forward) against our
 RIFE HDv3 at 2x and 4x, same frames. RIFE needs multiples of 32, so 720 lines are padded to 736
-for it, as the filter does; IFRNet runs at 1280x720 (multiples of 16).
+for it, as the filter does; IFRNet runs at 1280x720 (multiples of 16). IFRNet keeps weights and
+features channels-last (NHWC) by default; the "NCHW layout" row is IFRNet-S in RIFE's layout.
 
 The weights are random (the cost does not depend on them: no data-dependent control flow), the
 t plane is used, i.e. GoPro-style or our weights; ``--t-blind`` adds IFRNet-S with t-blind
@@ -81,14 +82,41 @@ def run_forward(model: torch.nn.Module, stream: list[torch.Tensor], ts: torch.Te
         model(stream[i], stream[i + 1], ts)
 
 
+def arithmetic(size: str, height: int, width: int) -> tuple[float, float]:
+    """(encoder GMAC per frame, decoders GMAC per t) at ``height``x``width``, counted on the conv layers.
+
+    Counted on a 64x64 run and scaled by the pixel count (every layer's size is proportional).
+    """
+    model = IFRNet(size).eval()
+    macs = {"encoder": 0, "decoders": 0}
+
+    def count(name: str) -> Callable[..., None]:
+        def hook(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+            grid = inputs[0] if isinstance(module, torch.nn.ConvTranspose2d) else output
+            pixels = grid.shape[0] * grid.shape[2] * grid.shape[3]
+            kernel = module.kernel_size[0] * module.kernel_size[1]
+            macs["encoder" if name.startswith("encoder") else "decoders"] += pixels * module.in_channels * module.out_channels * kernel
+
+        return hook
+
+    for name, module in model.named_modules():
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+            module.register_forward_hook(count(name))
+    tiny = torch.rand(1, 3, 64, 64)
+    with torch.inference_mode():
+        model(tiny, tiny, [0.5])  # two encoder runs, one decoder run
+    scale = height * width / 64**2 / 1e9
+    return macs["encoder"] / 2 * scale, macs["decoders"] * scale
+
+
 # --- timing -----------------------------------------------------------------------------------------
 
 
-def interleaved(methods: dict[str, Callable[[], None]], rounds: int) -> dict[str, list[float]]:
+def interleaved(methods: dict[str, Callable[[], None]], rounds: int, warmup: bool = True) -> dict[str, list[float]]:
     """Seconds per call of each method, run in a rotating order ``rounds`` times (after one warm-up each)."""
     names = list(methods)
     with torch.inference_mode():
-        for name in names:
+        for name in names if warmup else ():
             methods[name]()
         times: dict[str, list[float]] = {name: [] for name in names}
         for r in range(rounds):
@@ -118,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="s,base,l", help="IFRNet sizes of part 1 (comma-separated)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-warmup", action="store_true", help="time from the first call (halves a 1-round run)")
+    parser.add_argument("--rife-factors", default="2,4", help="factors of part 2 (comma-separated)")
     parser.add_argument("--t-blind", action="store_true", help="also time t-blind (Vimeo90K-style) IFRNet-S in part 2")
     parser.add_argument("--skip-cost", action="store_true", help="only part 2")
     parser.add_argument("--skip-rife", action="store_true", help="only part 1")
@@ -129,6 +159,14 @@ def main(argv: list[str] | None = None) -> int:
     stream = frames(args.pairs + 1, args.height, args.width)
     print(f"{args.width}x{args.height}, CPU, {args.threads} threads, {args.pairs} pairs per call, torch {torch.__version__}")
 
+    print("\narithmetic (conv layers), GMAC")
+    for size in args.sizes.split(","):
+        enc, dec = arithmetic(size, args.height, args.width)
+        n = args.factor - 1
+        saved = (2 * enc + n * dec) / (enc + n * dec)
+        print(f"  {size:<5} encoder {enc:6.1f} per frame, decoders {dec:6.1f} per t; "
+              f"at {args.factor}x the per-frame encoder saves {100 * (1 - 1 / saved):.1f}%")
+
     if not args.skip_cost:
         ts = timesteps(args.factor)
         per = args.pairs * len(ts)
@@ -139,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
                 for enc, cache in (("pair-enc", False), ("frame-enc", True))
                 for dec, batch in (("per-t", False), ("batch", True))
             }
-            table(f"{model.variant.name} at {args.factor}x", interleaved(methods, args.rounds), per, "pair-enc, per-t")
+            table(f"{model.variant.name} at {args.factor}x", interleaved(methods, args.rounds, not args.no_warmup), per, "pair-enc, per-t")
 
     if not args.skip_rife:
         rife = load_rife()
@@ -147,17 +185,19 @@ def main(argv: list[str] | None = None) -> int:
         pad_w = -(-args.width // 32) * 32 - args.width
         padded = [F.pad(f, (0, pad_w, 0, pad_h), mode="replicate") for f in stream]
         ifr = IFRNet("s").eval()
+        nchw = IFRNet("s", channels_last=False).eval()
         blind = IFRNet("s", takes_t=False).eval()
-        for factor in (2, 4):
+        for factor in (int(f) for f in args.rife_factors.split(",")):
             ts = timesteps(factor)
             methods = {
                 "RIFE HDv3 (padded to /32)": lambda ts=ts: run_forward(rife, padded, ts),
                 "IFRNet-S staged": lambda ts=ts: run_staged(ifr, stream, ts),
                 "IFRNet-S plain forward per pair": lambda ts=ts: run_forward(ifr, stream, ts),
+                "IFRNet-S staged, NCHW layout": lambda ts=ts: run_staged(nchw, stream, ts),
             }
             if args.t_blind:
                 methods["IFRNet-S t-blind staged"] = lambda ts=ts: run_staged(blind, stream, ts)
-            table(f"IFRNet-S vs RIFE at {factor}x", interleaved(methods, args.rounds), args.pairs * len(ts), "RIFE HDv3 (padded to /32)")
+            table(f"IFRNet-S vs RIFE at {factor}x", interleaved(methods, args.rounds, not args.no_warmup), args.pairs * len(ts), "RIFE HDv3 (padded to /32)")
     return 0
 
 

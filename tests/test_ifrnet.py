@@ -250,6 +250,11 @@ def test_t_blind_weights_bisect_dyadic_t(tmp_path, monkeypatch):
         out = model(img0, img1, torch.tensor([0.125, 0.25, 0.5, 0.75]))
     torch.testing.assert_close(out, torch.cat([eighth, quarter, half, three_quarters]), rtol=0, atol=2e-5)
     assert calls == [1, 2, 1]  # every midpoint once, one depth per batch
+    with torch.inference_mode():  # the reference's normalisation: each run with its own pair's mean
+        half = model(img0, img1, [0.5], mean_mode="pair")
+        quarter = model(img0, half, [0.5], mean_mode="pair")
+        out = model(img0, img1, [0.25], mean_mode="pair")
+    torch.testing.assert_close(out, quarter, rtol=0, atol=2e-5)
 
 
 def test_t_blind_weights_scale_flows_for_other_t(tmp_path, monkeypatch):
@@ -543,3 +548,19 @@ def test_filter_reports_a_bad_ifrnet_checkpoint(tmp_path):
     path = save(tmp_path, "bad.pth", state)
     with pytest.raises(vs.Error, match=r"^slomo\.Interpolate: cannot load model 'ifrnet': IFRNet checkpoint .*wrong shape"):
         vsslomo.interpolate(_rgbs_clip(), model="ifrnet", checkpoint=str(path), device="cpu")
+
+
+def test_native_plugin_takes_ifrnet(tmp_path):
+    import vapoursynth as vs
+
+    import vsslomo
+
+    if not hasattr(vs.core, "slomo"):
+        pytest.skip("native plugin libvsslomo.so is not installed")
+    path = save(tmp_path, "IFRNet_S_GoPro.pth", public_state("s", seed=25))
+    clip = _rgbs_clip(frames=2)
+    native = vs.core.slomo.Interpolate(clip, factor=2, model="ifrnet-s", checkpoint=str(path), device="cpu")
+    python = vsslomo.interpolate(clip, factor=2, model="ifrnet-s", checkpoint=str(path), device="cpu")
+    assert native.num_frames == python.num_frames == 4
+    assert np.array_equal(np.asarray(native.get_frame(1)[1]), np.asarray(python.get_frame(1)[1]))
+    assert native.get_frame(1).props["SlomoT"] == 0.5

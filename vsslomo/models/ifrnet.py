@@ -32,6 +32,10 @@ official checkpoints the modes differ only in the encoder input's DC offset, ``(
 on the t plane (:func:`uses_t_plane`), so t is ignored; those serve other t by bisection and
 flow scaling (:mod:`vsslomo.models.midpoint`). The GoPro checkpoints and ours take t directly
 and decode all timesteps of a pair in one batch.
+
+**Training** uses :meth:`IFRNet.forward_train` (batched, any t per sample): the frame plus a
+:class:`Decoded` (flows of every level for flow distillation, the decoders' intermediate
+features for geometry consistency, mask, residual) and the true frame's encoder pyramid.
 """
 
 from __future__ import annotations
@@ -230,6 +234,14 @@ def merge(img0: Tensor, img1: Tensor, flow0: Tensor, flow1: Tensor, mask: Tensor
     return mask * backward_warp(img0, flow0) + (1 - mask) * backward_warp(img1, flow1) + residual
 
 
+def _refine(
+    decoder: nn.Module, feat: Tensor, f0: Tensor, f1: Tensor, flow0: Tensor, flow1: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One of decoders 3..1: the next level's flows (increments on the doubled ones) and feature."""
+    out = decoder(torch.cat((feat, backward_warp(f0, flow0), backward_warp(f1, flow1), flow0, flow1), 1))
+    return out[:, 0:2] + 2.0 * _resize(flow0, 2.0), out[:, 2:4] + 2.0 * _resize(flow1, 2.0), out[:, 4:]
+
+
 def _resize(x: Tensor, factor: float) -> Tensor:
     return F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False)
 
@@ -313,16 +325,13 @@ class IFRNet(nn.Module):
         out = self.decoder4(torch.cat((p0[3], p1[3], plane), 1))
         flow0, flow1, feat = out[:, 0:2], out[:, 2:4], out[:, 4:]
         flows0, flows1, feats = [flow0], [flow1], [feat]
-        for decoder, f0, f1 in ((self.decoder3, p0[2], p1[2]), (self.decoder2, p0[1], p1[1]), (self.decoder1, p0[0], p1[0])):
-            x = torch.cat((feat, backward_warp(f0, flow0), backward_warp(f1, flow1), flow0, flow1), 1)
-            out = decoder(x)
-            flow0 = out[:, 0:2] + 2.0 * _resize(flow0, 2.0)
-            flow1 = out[:, 2:4] + 2.0 * _resize(flow1, 2.0)
-            feat = out[:, 4:]
+        for decoder, level in ((self.decoder3, 2), (self.decoder2, 1), (self.decoder1, 0)):
+            flow0, flow1, feat = _refine(decoder, feat, p0[level], p1[level], flow0, flow1)
             flows0.append(flow0)
             flows1.append(flow1)
             feats.append(feat)
-        return Decoded(tuple(flows0), tuple(flows1), tuple(feats[:3]), torch.sigmoid(feat[:, 0:1]), feat[:, 1:4])  # type: ignore[arg-type]
+        mask, residual = torch.sigmoid(feat[:, 0:1]), feat[:, 1:4]
+        return Decoded(tuple(flows0), tuple(flows1), tuple(feats[:3]), mask, residual)  # type: ignore[arg-type]
 
     def motion(self, decoded: Decoded, scale: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Full-size (F_t->0, F_t->1, mask, residual) of a decode run at ``scale``."""
@@ -336,6 +345,9 @@ class IFRNet(nn.Module):
     def _pyramid_of(self, normalised: Tensor, scale: float) -> Pyramid:
         return self.pyramid(normalised if scale == 1.0 else _resize(normalised, scale))
 
+    def _frame_pyramid(self, img: Tensor, scale: float) -> Pyramid:
+        return self._pyramid_of(img - frame_mean(img), scale)
+
     # --- the staged API (contract.Staged) ---
 
     def encode(self, img: Tensor, scale: float = 1.0) -> Pyramid | None:
@@ -346,7 +358,7 @@ class IFRNet(nn.Module):
         """
         if self.mean_mode == "pair":
             return None
-        return self._pyramid_of(img - frame_mean(img), scale)
+        return self._frame_pyramid(img, scale)
 
     def pair(
         self,
@@ -365,8 +377,8 @@ class IFRNet(nn.Module):
             mean = pair_mean(img0, img1)
             feat0, feat1 = self._pyramid_of(img0 - mean, scale), self._pyramid_of(img1 - mean, scale)
         else:
-            feat0 = feat0 if feat0 is not None else self._pyramid_of(img0 - frame_mean(img0), scale)
-            feat1 = feat1 if feat1 is not None else self._pyramid_of(img1 - frame_mean(img1), scale)
+            feat0 = feat0 if feat0 is not None else self._frame_pyramid(img0, scale)
+            feat1 = feat1 if feat1 is not None else self._frame_pyramid(img1, scale)
         return PairState(img0, img1, feat0, feat1, scale, mode)
 
     def synthesize(self, state: PairState, timesteps: Tensor | Sequence[float]) -> Tensor:
@@ -393,9 +405,8 @@ class IFRNet(nn.Module):
         ``mean_mode`` overrides the module's (``"pair"``: the reference's exact normalisation).
         """
         _check_inputs(img0, img1, scale, self.pad_multiple)
-        mode = self.mean_mode if mean_mode is None else mean_mode
-        feats = (None, None) if mode == "pair" else (self._pyramid_of(img0 - frame_mean(img0), scale), self._pyramid_of(img1 - frame_mean(img1), scale))
-        return self.synthesize(self.pair(img0, img1, feats[0], feats[1], scale, mode), timesteps)
+        # pair() computes what encode() would (each frame's pyramid, or the pair-normalised ones).
+        return self.synthesize(self.pair(img0, img1, None, None, scale, mean_mode), timesteps)
 
     # --- training ---
 
@@ -441,44 +452,53 @@ class IFRNet(nn.Module):
 
     def _bisect(self, state: PairState, ts: list[float]) -> Tensor:
         """Timesteps from midpoints only (t-blind weights), planned by :mod:`midpoint`."""
-        pyramids: dict[Fraction, Pyramid] = {Fraction(0): state.pyramid0, Fraction(1): state.pyramid1}
-        scale = state.scale
-
-        def pyramids_at(positions: list[Fraction], frames: dict[Fraction, Tensor]) -> Pyramid:
-            missing = sorted({p for p in positions if p not in pyramids})
-            if missing:
-                batch = torch.cat([frames[p] for p in missing], 0)
-                encoded = self._pyramid_of(batch - frame_mean(batch), scale)
-                for k, p in enumerate(missing):
-                    pyramids[p] = tuple(f[k : k + 1] for f in encoded)  # type: ignore[assignment]
-            return tuple(torch.cat([pyramids[p][level] for p in positions], 0) for level in range(4))  # type: ignore[return-value]
-
-        def run(chunk: list[Interval], frames: dict[Fraction, Tensor]) -> tuple[Tensor, list[tuple[Tensor, ...]]]:
-            a = torch.cat([frames[lo] for lo, _ in chunk], 0)
-            b = torch.cat([frames[hi] for _, hi in chunk], 0)
-            if state.mean_mode == "pair":
-                mean = pair_mean(a, b)
-                p0, p1 = self._pyramid_of(a - mean, scale), self._pyramid_of(b - mean, scale)
-            else:
-                p0, p1 = pyramids_at([lo for lo, _ in chunk], frames), pyramids_at([hi for _, hi in chunk], frames)
-            half = a.new_full((len(chunk),), 0.5)
-            flow0, flow1, mask, residual = self.motion(self.decode(p0, p1, half), scale)
-            mids = merge(a, b, flow0, flow1, mask, residual).clamp(0.0, 1.0)
-            return mids, [(flow0[i : i + 1], flow1[i : i + 1], mask[i : i + 1], residual[i : i + 1]) for i in range(len(chunk))]
-
-        def scaled(interval: Interval, frames: dict[Fraction, Tensor], motion: tuple[Tensor, ...], t: float) -> Tensor:
-            return scaled_midpoint(frames[interval[0]], frames[interval[1]], *motion, t)
-
+        runner = _MidpointRuns(self, state)
         return midpoint.serve(
             ts,
             state.img0,
             state.img1,
-            run,
-            scaled,
+            runner.run,
+            runner.scaled,
             max_depth=self.max_depth,
             arbitrary_t_depth=self.arbitrary_t_depth,
             max_batch=self.max_batch,
         )
+
+
+class _MidpointRuns:
+    """:func:`midpoint.serve`'s callbacks for one pair: midpoint runs, each frame's pyramid once."""
+
+    def __init__(self, model: IFRNet, state: PairState) -> None:
+        self.model = model
+        self.state = state
+        self.pyramids: dict[Fraction, Pyramid] = {Fraction(0): state.pyramid0, Fraction(1): state.pyramid1}
+
+    def pyramids_at(self, positions: list[Fraction], frames: dict[Fraction, Tensor]) -> Pyramid:
+        """The batched pyramids of the frames at ``positions`` (bisected frames encoded on first use)."""
+        missing = sorted({p for p in positions if p not in self.pyramids})
+        if missing:
+            encoded = self.model._frame_pyramid(torch.cat([frames[p] for p in missing], 0), self.state.scale)
+            for k, p in enumerate(missing):
+                self.pyramids[p] = tuple(f[k : k + 1] for f in encoded)  # type: ignore[assignment]
+        return tuple(torch.cat([self.pyramids[p][level] for p in positions], 0) for level in range(4))  # type: ignore[return-value]
+
+    def run(self, chunk: list[Interval], frames: dict[Fraction, Tensor]) -> tuple[Tensor, list[tuple[Tensor, ...]]]:
+        """Midpoints of ``chunk`` (clamped, as they become inputs) and each run's full-size motion."""
+        model, scale = self.model, self.state.scale
+        a = torch.cat([frames[lo] for lo, _ in chunk], 0)
+        b = torch.cat([frames[hi] for _, hi in chunk], 0)
+        if self.state.mean_mode == "pair":
+            mean = pair_mean(a, b)
+            p0, p1 = model._pyramid_of(a - mean, scale), model._pyramid_of(b - mean, scale)
+        else:
+            p0, p1 = self.pyramids_at([lo for lo, _ in chunk], frames), self.pyramids_at([hi for _, hi in chunk], frames)
+        flow0, flow1, mask, residual = model.motion(model.decode(p0, p1, a.new_full((len(chunk),), 0.5)), scale)
+        mids = merge(a, b, flow0, flow1, mask, residual).clamp(0.0, 1.0)
+        return mids, [(flow0[i : i + 1], flow1[i : i + 1], mask[i : i + 1], residual[i : i + 1]) for i in range(len(chunk))]
+
+    @staticmethod
+    def scaled(interval: Interval, frames: dict[Fraction, Tensor], motion: tuple[Tensor, ...], t: float) -> Tensor:
+        return scaled_midpoint(frames[interval[0]], frames[interval[1]], *motion, t)
 
 
 def scaled_midpoint(
@@ -565,9 +585,9 @@ def default_checkpoint(size: str | None = None) -> Path:
         if candidate.is_file():
             return candidate
     names = ", ".join(c.name for c in candidates if c.parent == folder)
+    ours = f"vsslomo's own ({SHIPPED_WEIGHTS}) are not installed and " if size in (None, "s") else ""
     raise FileNotFoundError(
-        f"no {VARIANTS[size].name if size else 'IFRNet'} weights found: vsslomo's own ({SHIPPED_WEIGHTS}) "
-        f"are not installed{' for this size' if size not in (None, 's') else ''} and {folder} has none of {names}; "
+        f"no {VARIANTS[size].name if size else 'IFRNet'} weights found: {ours}{folder} has none of {names}; "
         "pass checkpoint=PATH to an IFRNet checkpoint or put the official file in that folder"
     )
 
