@@ -42,7 +42,9 @@ def differences(version: str, scale: float, ensemble: bool, size: tuple[int, int
     with torch.inference_mode():
         batched = ours(img0, img1, torch.tensor(TIMESTEPS), scale, ensemble=ensemble)
         one_t = torch.cat([ours(img0, img1, [t], scale, ensemble=ensemble) for t in TIMESTEPS])
-    by_batch = float("nan") if ARCHITECTURES[version].rescue else (ref.batch(net, img0, img1, TIMESTEPS) - expected).abs().max().item()
+    by_batch = float("nan")  # 4.0/4.1's reference decides its restart for the whole batch
+    if not ARCHITECTURES[version].rescue:
+        by_batch = (ref.batch(net, img0, img1, TIMESTEPS) - expected).abs().max().item()
     expected = expected.clamp(0, 1)
     return (batched - expected).abs().max().item(), (one_t - expected).abs().max().item(), by_batch
 
@@ -65,7 +67,8 @@ def main(argv: list[str] | None = None) -> None:
             for ensemble in (False, True) if ARCHITECTURES[version].ensemble else (False,):
                 batched, one_t, by_batch = differences(version, scale, ensemble, size)
                 worst = [max(worst[0], batched), max(worst[1], one_t)]
-                print(f"{version:<12}{scale:>6}{str(ensemble):>9}{batched:>11.2e}{one_t:>12.2e}{by_batch:>13.2e}", flush=True)
+                row = f"{version:<12}{scale:>6}{str(ensemble):>9}{batched:>11.2e}{one_t:>12.2e}{by_batch:>13.2e}"
+                print(row, flush=True)
     print(f"worst: batched {worst[0]:.2e}, one t per call {worst[1]:.2e}")
 
 

