@@ -114,9 +114,11 @@ def random_state(version: str, seed: int = 0) -> dict[str, torch.Tensor]:
     """Random weights in ``version``'s exact names and shapes.
 
     Uniform in +-1/sqrt(fan-in) as torch's default init, with the output layers doubled so
-    that flows reach several pixels, the plain convolution bodies of 4.0 to 4.4 given the gain
-    that keeps their signal over eight layers (He's for LeakyReLU(0.2); with the default init
-    it fades to nothing), ResConv scales in [0.5, 1.5] and PReLU slopes in [0.1, 0.4].
+    that flows reach several pixels (not for the transposed-convolution output stage of 4.0 to
+    4.4, which already scales its flows twice as far), the plain convolution bodies of 4.0 to
+    4.4 given the gain that keeps their signal over eight layers (He's for LeakyReLU(0.2); with
+    the default init it fades to nothing), ResConv scales in [0.5, 1.5] and PReLU slopes in
+    [0.1, 0.4].
     """
     shapes = reference_shapes(version)
     sizes = [math.prod(shape) for shape in shapes.values()]
@@ -130,7 +132,7 @@ def random_state(version: str, seed: int = 0) -> dict[str, torch.Tensor]:
             state[name] = (0.1 + 0.3 * u).view(shape)
         else:
             bound = 1 / math.sqrt(math.prod(shapes[f"{layer}.weight"][1:]))
-            if ".lastconv." in name:
+            if ".lastconv.0." in name:  # the PixelShuffle output stage (4.5 and later)
                 bound *= 2
             elif re.fullmatch(r"block\d\.convblock\.\d\.0\.(weight|bias)", name):
                 bound *= 2.4
