@@ -72,6 +72,30 @@ _SPECS: tuple[ModelSpec, ...] = (
         description="Super SloMo (CVPR 2018): one flow pass per pair, cheap extra timesteps",
         weights="vsslomo's own checkpoint shipped in the package (or checkpoint=PATH)",
     ),
+    # --- IFRNet (vsslomo/models/ifrnet.py) ---
+    ModelSpec(
+        name="ifrnet",
+        family="ifrnet",
+        loader="vsslomo.models.ifrnet:load_ifrnet",
+        description="IFRNet (CVPR 2022): encoder once per frame, all t of a pair in one decoder batch; any size with checkpoint=",
+        weights="vsslomo's own IFRNet-S weights (vsslomo/weights/ifrnet_s.pt), else official files in the user weights folder",
+    ),
+    ModelSpec(
+        name="ifrnet-s",
+        family="ifrnet",
+        loader="vsslomo.models.ifrnet:load_ifrnet",
+        description="IFRNet-S (2.8 M parameters)",
+        weights="vsslomo's own IFRNet-S weights, else IFRNet_S_Vimeo90K.pth / IFRNet_S_GoPro.pth in the user weights folder",
+        options=(("size", "s"),),
+    ),
+    ModelSpec(
+        name="ifrnet-l",
+        family="ifrnet",
+        loader="vsslomo.models.ifrnet:load_ifrnet",
+        description="IFRNet-L (19.7 M parameters)",
+        weights="IFRNet_L_Vimeo90K.pth / IFRNet_L_GoPro.pth in the user weights folder (or checkpoint=PATH)",
+        options=(("size", "l"),),
+    ),
 )
 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
