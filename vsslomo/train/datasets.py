@@ -42,11 +42,11 @@ def teacher_lookup(args: argparse.Namespace, sources: list[FrameSource], log: Lo
         return lambda source, centre, d: None  # real windows carry no flows; synthetic ones their exact motion
     folder = Path(args.cache) if args.cache else Path(args.out).parent / "teacher-cache"
     spans = half_spans_for(args.window)
-    caches = [FlowCache(folder, src, spans) for src in sources]
+    caches = [FlowCache(folder, src, spans, args.teacher_scale) for src in sources]
     todo = sum(len(c.missing(split_segments(len(c.src.frames), args.window, args.val_fraction)[0])) for c in caches)
     if todo and main:
         log(f"teacher: RIFE HDv3 flows for {todo} (frame, half-span) entries into {folder} (once)")
-        teacher = RIFETeacher()
+        teacher = RIFETeacher(scale=args.teacher_scale)
         for cache in caches:
             train, _ = split_segments(len(cache.src.frames), args.window, args.val_fraction)
             cache.fill(teacher, train, log)

@@ -171,12 +171,15 @@ def charbonnier(diff: Tensor, eps: float = CHARBONNIER_EPS) -> Tensor:
 
 def _patch_offsets(x: Tensor, patch: int) -> Tensor:
     """For every pixel of each channel, the ``patch * patch`` neighbours minus the pixel itself,
-    squashed to (-1, 1) by d / sqrt(0.81 + d^2): ``(B, C * patch^2, H, W)``."""
+    squashed to (-1, 1) by d / sqrt(0.81 + d^2): ``(B, C * patch^2, H, W)``.
+
+    Neighbours come from ``unfold`` (zero padding): on CPU 2-3x faster than a convolution
+    with an identity kernel, forward and backward.
+    """
     b, c, h, w = x.shape
-    eye = torch.eye(patch * patch, dtype=x.dtype, device=x.device).view(patch * patch, 1, patch, patch)
-    flat = x.reshape(b * c, 1, h, w)
-    diff = F.conv2d(flat, eye, padding=patch // 2) - flat
-    return (diff / torch.sqrt(0.81 + diff * diff)).reshape(b, c * patch * patch, h, w)
+    near = F.unfold(x, patch, padding=patch // 2).view(b, c, patch * patch, h, w)
+    diff = (near - x.unsqueeze(2)).reshape(b, c * patch * patch, h, w)
+    return diff / torch.sqrt(0.81 + diff * diff)
 
 
 def _inner_mean(dist: Tensor, border: int) -> Tensor:

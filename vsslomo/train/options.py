@@ -96,6 +96,8 @@ def build_parser(prog: str = "python -m vsslomo.train") -> argparse.ArgumentPars
     g.add_argument("--teacher", choices=("none", "exact", "rife"), default=None,
                    help="flows to distil from: exact (synthetic scenes' true motion only) or rife (also our RIFE HDv3 "
                    "on real windows, cached in --cache); none turns distillation off")
+    g.add_argument("--teacher-scale", type=float, default=1.0,
+                   help="RIFE runs at this fraction of the frame size for teacher flows (0.5: 4x cheaper)")
     g.add_argument("--cache", type=Path, default=None, help="teacher-flow cache folder (default OUT/../teacher-cache)")
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=int, default=50)
@@ -166,8 +168,9 @@ def read_recipe(path: Path, parser: argparse.ArgumentParser) -> dict[str, Any]:
         raise TrainError(f"recipe {path} is not valid TOML: {exc}") from None
     env = data.pop("env", {})
     data.pop("about", None)
-    if not isinstance(env, dict):
-        raise TrainError(f"recipe {path}: [env] must be a table of VARIABLE = \"value\"")
+    if not isinstance(env, dict) or not all(isinstance(v, str) and str(k).isupper() for k, v in env.items()):
+        raise TrainError(f"recipe {path}: [env] must hold only VARIABLE = \"value\" lines (put it last: "
+                         "every key after a [table] line belongs to that table)")
     actions = {a.dest: a for a in parser._actions}
     out: dict[str, Any] = {}
     for key, raw in data.items():

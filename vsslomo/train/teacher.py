@@ -43,22 +43,24 @@ def source_key(src: FrameSource) -> str:
 class RIFETeacher:
     """RIFE HDv3 flows from a frame to its neighbours at +-d, for whole frames (padded to 32)."""
 
-    def __init__(self, checkpoint: Path | None = None, device: str = "cpu") -> None:
+    def __init__(self, checkpoint: Path | None = None, device: str = "cpu", scale: float = 1.0) -> None:
         from ..models.rife import load_rife
 
         self.model = load_rife(checkpoint).to(device).to(memory_format=torch.channels_last)
         self.device = torch.device(device)
+        self.scale = scale
 
     @torch.inference_mode()
     def flows(self, before: np.ndarray, after: np.ndarray) -> np.ndarray:
         """``(4, H/2, W/2)`` float16 flows from the middle of (before, after) to both, full-size pixels."""
         a, b = (to_tensor(x)[None].to(self.device) for x in (before, after))
         h, w = a.shape[-2:]
-        ph, pw = (-h) % 32, (-w) % 32
+        multiple = max(32, int(round(32 / self.scale)))
+        ph, pw = (-h) % multiple, (-w) % multiple
         if ph or pw:
             a, b = (F.pad(x, (0, pw, 0, ph), mode="replicate") for x in (a, b))
         a, b = (x.contiguous(memory_format=torch.channels_last) for x in (a, b))
-        flow, _ = self.model.estimate(a, b)
+        flow, _ = self.model.estimate(a, b, self.scale)
         flow = flow[..., :h, :w].float()
         half = F.avg_pool2d(flow, 2, ceil_mode=True)
         return half[0].cpu().numpy().astype(np.float16)
@@ -67,10 +69,11 @@ class RIFETeacher:
 class FlowCache:
     """Teacher flows of one source for half-spans ``half_spans``, computed on demand into ``folder``."""
 
-    def __init__(self, folder: Path, src: FrameSource, half_spans: Sequence[int]) -> None:
+    def __init__(self, folder: Path, src: FrameSource, half_spans: Sequence[int], scale: float = 1.0) -> None:
         n, h, w = src.frames.shape[:3]
         self.src = src
-        self.folder = Path(folder) / f"{Path(src.name).stem}-{source_key(src)}"
+        tag = "" if scale == 1.0 else f"-s{scale:g}"
+        self.folder = Path(folder) / f"{Path(src.name).stem}-{source_key(src)}{tag}"
         self.folder.mkdir(parents=True, exist_ok=True)
         self.shape = (n, 4, (h + 1) // 2, (w + 1) // 2)
         self.maps: dict[int, np.memmap] = {}
