@@ -36,6 +36,9 @@ def check_args(args: argparse.Namespace, world: int = 1) -> None:
         path = getattr(args, name, None)
         if path is not None:
             check_file(Path(path), f"--{name}")
+    if args.init is not None:
+        family.build(args, lambda message: None)  # an unusable --init is refused here, not after decoding
+    check_resume(args)
     if args.teacher == "rife" and args.sources:
         from ..models.rife import default_checkpoint
 
@@ -85,6 +88,19 @@ def _check_numbers(args: argparse.Namespace, multiple: int, world: int) -> None:
         import torch
 
         need(torch.cuda.is_available(), f"--device {args.device}: no CUDA device is visible to this torch build")
+
+
+def check_resume(args: argparse.Namespace) -> None:
+    """With ``--resume``, an existing OUT/last.pt must be a readable checkpoint of the same family."""
+    last = Path(args.out) / "last.pt"
+    if not (args.resume and last.is_file()):
+        return
+    from .checkpoint import family_of, load_training_state
+
+    found = family_of(load_training_state(last))
+    if found != args.model:
+        raise TrainError(f"--resume: {last} is a {found} checkpoint, not {args.model}; pass --model {found} "
+                         "or another --out")
 
 
 def check_out_dir(out: Path) -> None:
