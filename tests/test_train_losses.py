@@ -126,3 +126,26 @@ def test_augment_adjusts_flows(photos: list[torch.Tensor]) -> None:
             warped = backward_warp(out[img][None], out["flow"][None, half])
             assert float((warped - out["target"][None])[inner].abs().mean()) < 0.01
     assert {t for _, t in seen} == {0.25, 0.75}
+
+
+def test_teacher_flows_come_from_pairs_centred_on_the_target() -> None:
+    """F_t->0 from (start, start + 2k), F_t->1 from (start + 2k - span, start + span); outside the segment: invalid."""
+    from vsslomo.train.data import FrameSource, VideoWindows
+
+    calls: list[tuple[int, int, int]] = []
+
+    def lookup(source: int, centre: int, d: int) -> np.ndarray:
+        calls.append((source, centre, d))
+        return np.full((4, 16, 16), float(10 * d + (centre % 10)), dtype=np.float16)
+
+    src = FrameSource("v", np.zeros((60, 32, 32, 3), np.uint8))
+    ds = VideoWindows([src], length=4, crop=32, window=5, min_span=2, val_fraction=0.1, teacher=lookup)
+    train = ds.items[0][2]
+    flow, valid = ds.teacher_flows(0, train, start=10, k=1, span=4, box=(0, 0, 32, 32))
+    assert calls == [(0, 11, 1), (0, 11, 3)]
+    assert flow.shape == (4, 32, 32) and torch.equal(valid, torch.ones(2))
+    assert float(flow[0, 5, 5]) == 11.0 and float(flow[2, 5, 5]) == 31.0  # first half of d=1, second of d=3
+    calls.clear()
+    # The pair for F_t->1 would start before the segment: that half is marked invalid.
+    flow, valid = ds.teacher_flows(0, train, start=0, k=1, span=4, box=(0, 0, 32, 32))
+    assert calls == [(0, 1, 1)] and valid.tolist() == [1.0, 0.0] and float(flow[2:].abs().max()) == 0.0
