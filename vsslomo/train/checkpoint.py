@@ -56,7 +56,8 @@ def load_training_state(path: Path) -> dict[str, Any]:
 
 def family_of(payload: dict[str, Any]) -> str:
     """The family a checkpoint belongs to (older Super SloMo checkpoints carry no name)."""
-    meta = payload.get("meta") if isinstance(payload.get("meta"), dict) else payload
+    inner = payload.get("meta")
+    meta: dict[str, Any] = inner if isinstance(inner, dict) else payload
     name = meta.get("family")
     if isinstance(name, str) and name in FAMILIES:
         return name

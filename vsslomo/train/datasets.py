@@ -9,7 +9,7 @@ from typing import Callable
 from torch.utils.data import ConcatDataset, Dataset
 
 from .. import media
-from .data import Augment, FrameSource, ValidationWindows, VideoWindows, load_sources, split_segments
+from .data import Augment, FrameSource, TeacherLookup, ValidationWindows, VideoWindows, load_sources, split_segments
 from .errors import TrainError
 from .synthetic import SyntheticScenes, load_photos
 from .teacher import FlowCache, RIFETeacher, half_spans_for
@@ -34,7 +34,7 @@ def load_all_sources(args: argparse.Namespace, log: Log) -> list[FrameSource]:
 
 
 def teacher_lookup(args: argparse.Namespace, sources: list[FrameSource], log: Log,
-                   main: bool = True) -> Callable[[int, int, int], object] | None:
+                   main: bool = True) -> TeacherLookup | None:
     """Fill the teacher-flow cache for the training segments (rank 0 only) and return its lookup."""
     if args.teacher == "none" or not sources:
         return None
@@ -54,7 +54,7 @@ def teacher_lookup(args: argparse.Namespace, sources: list[FrameSource], log: Lo
 
 
 def build_train_set(args: argparse.Namespace, sources: list[FrameSource], log: Log,
-                    teacher: Callable[[int, int, int], object] | None) -> Dataset:
+                    teacher: TeacherLookup | None) -> Dataset:
     """Video windows and synthetic scenes mixed by ``--synthetic-fraction``."""
     parts: list[Dataset] = []
     n = args.samples_per_epoch

@@ -266,7 +266,7 @@ class _IFRNetCriterion(nn.Module):
         rec = charbonnier(frame - target)
         census = census_loss(frame, target)
         # Features after decoders 4, 3, 2 against the true frame's encoder levels 3, 2, 1.
-        geo = sum(geometry_loss(feats[i], pyramid[2 - i]) for i in range(3))
+        geo = geometry_loss(feats[0], pyramid[2]) + geometry_loss(feats[1], pyramid[1]) + geometry_loss(feats[2], pyramid[0])
         terms = {"rec": rec, "census": census, "geometry": geo}
         total = self.rec_weight * rec + self.census_weight * census + self.geo_weight * geo
         teacher, valid = batch.get("flow"), batch.get("flow_valid")

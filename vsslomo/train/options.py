@@ -200,7 +200,7 @@ def _convert(action: argparse.Action, value: Any, key: str, path: Path) -> Any:
 def _convert_one(action: argparse.Action, value: Any, key: str, path: Path) -> Any:
     kind = action.type
     try:
-        converted = kind(value) if kind is not None and not isinstance(value, bool) else value
+        converted = kind(value) if callable(kind) and not isinstance(value, bool) else value
     except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
         raise TrainError(f"recipe {path}: {key} = {value!r}: {exc}") from None
     if action.choices is not None and converted not in action.choices:
