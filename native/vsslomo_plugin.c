@@ -50,7 +50,11 @@ static const char *const interpolate_args =
     "sc:int:opt;"
     "sc_threshold:float:opt;"
     "scale:float:opt;"
-    "ensemble:int:opt;";
+    "ensemble:int:opt;"
+    "dedup:int:opt;"
+    "dedup_threshold:float:opt;"
+    "dedup_max_hold:int:opt;"
+    "dedup_file:data:opt;";
 
 /* ---- Minimal view of the Python C API, resolved at run time ----------------- */
 

@@ -22,7 +22,7 @@ ERROR_KEY = "slomo_error"
 ERROR_PREFIX = "slomo.Interpolate: "
 
 # Arguments VapourSynth can only carry as int that the Python API takes as bool.
-_BOOL_ARGS = ("fp16", "sc", "ensemble")
+_BOOL_ARGS = ("fp16", "sc", "ensemble", "dedup")
 
 
 def register() -> None:

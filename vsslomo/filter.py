@@ -16,10 +16,10 @@ from typing import Any, Callable, Sequence
 import torch
 import vapoursynth as vs
 
-from . import convert, device as devices, registry, timing
+from . import convert, device as devices, props as frame_props, registry, timing
+from .analysis.vsadapter import Dedup, mark_scene_changes
 from .models import contract
 from .paircache import PairCache
-from .vsscene import mark_scene_changes
 
 FILTER_NAME = "slomo.Interpolate"
 SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
@@ -44,6 +44,10 @@ def interpolate(
     sc_threshold: float | None = None,
     scale: float = 1.0,
     ensemble: bool = False,
+    dedup: bool = False,
+    dedup_threshold: float | None = None,
+    dedup_max_hold: int | None = None,
+    dedup_file: str | None = None,
 ) -> vs.VideoNode:
     """Synthesize in-between frames of ``clip`` with a neural model.
 
@@ -63,13 +67,30 @@ def interpolate(
     (0.5 for 4K, 0.25 for 8K). ``ensemble``: average the model over time reversal and
     left-right mirroring (see :mod:`vsslomo.models.ensemble`): better quality, 4x the cost.
 
-    Output frames carry ``SlomoSourceFrame``, ``SlomoT`` and ``SlomoSceneChange``.
+    ``dedup``: animation held on twos/threes is re-timed: held copies are replaced by
+    in-betweens of the distinct drawings at their true times (one scan of the clip at
+    creation; see :mod:`vsslomo.analysis`). ``dedup_threshold``: largest local change of a
+    held copy (see :mod:`vsslomo.analysis.holds`); ``dedup_max_hold``: longer runs of
+    identical frames are real stillness; ``dedup_file``: a sidecar file keeping the scan
+    (read when it exists, written otherwise).
+
+    Output frames carry ``SlomoSourceFrame``, ``SlomoT`` and ``SlomoSceneChange``, and with
+    ``dedup`` also ``SlomoDrawings`` and ``SlomoHeld`` (see :mod:`vsslomo.props`).
     """
     clip = _check_clip(clip)
     spec = _check_model(model)
     scale = _check_scale(_scalar(scale))
     placement = _check_placement(_scalar(device), _optional_bool(fp16))
-    plan = _plan(clip, factor, factor_num, factor_den, fps_num, fps_den)
+    # --- dedup (vsslomo.analysis): arguments checked now, the clip scanned when first needed
+    holds = None
+    if _optional_bool(dedup):
+        try:
+            holds = Dedup(clip, _scalar(dedup_threshold), _scalar(dedup_max_hold), _scalar(dedup_file),
+                          _optional_bool(sc) is not False, _scalar(sc_threshold))
+        except ValueError as exc:
+            raise _error(str(exc)) from None
+    plan = _plan(clip, factor, factor_num, factor_den, fps_num, fps_den, durations=holds.durations if holds else None)
+    # --- end dedup
     checkpoint_path = _check_checkpoint(_scalar(checkpoint))
     revision = Path(checkpoint_path).stat().st_mtime_ns if checkpoint_path else 0
     try:
@@ -78,7 +99,12 @@ def interpolate(
         raise _error(f"cannot load model {spec.name!r}: {exc}") from exc
     clip = _cached(clip)
     cuts = None
-    if _optional_bool(sc) is not False:
+    if holds is not None:  # --- dedup: the plan re-timed between drawings, cuts from the same scan
+        try:
+            plan, cuts = holds.retime(plan)
+        except ValueError as exc:
+            raise _error(str(exc)) from None
+    elif _optional_bool(sc) is not False:
         try:
             cuts = mark_scene_changes(clip, _scalar(sc_threshold))
         except ValueError as exc:
@@ -162,10 +188,10 @@ def _check_checkpoint(checkpoint: Any) -> str | None:
     return str(path.resolve())
 
 
-def _plan(clip: vs.VideoNode, *rate: Any) -> timing.Timing:
+def _plan(clip: vs.VideoNode, *rate: Any, durations: Callable[[], list[Fraction]] | None = None) -> timing.Timing:
+    """The timing plan; ``durations`` reads every frame's duration, called only when needed."""
     factor, factor_num, factor_den, fps_num, fps_den = (_scalar(v) for v in rate)
     source_fps = Fraction(clip.fps.numerator, clip.fps.denominator) if clip.fps.numerator else None
-    durations = _durations(clip) if timing.needs_durations(source_fps, fps_num) else None
     try:
         return timing.resolve(
             clip.num_frames,
@@ -175,7 +201,7 @@ def _plan(clip: vs.VideoNode, *rate: Any) -> timing.Timing:
             factor_den=factor_den,
             fps_num=fps_num,
             fps_den=fps_den,
-            durations=durations,
+            durations=durations or (lambda: _durations(clip)),
         )
     except ValueError as exc:
         raise _error(str(exc)) from None
@@ -347,6 +373,7 @@ class _Stamper:
         props["SlomoSourceFrame"] = step.left
         props["SlomoT"] = float(step.t)
         props["SlomoSceneChange"] = int(cut)
+        props.update(frame_props.retiming(self.plan, n))  # dedup: drawings and held copies
         # Scene-change marks move to the output frames that really border the cut.
         if step.t != 0:
             props.pop("_SceneChangePrev", None)

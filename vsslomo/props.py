@@ -1,0 +1,40 @@
+"""Names of the frame props vsslomo reads and writes (one home for each name).
+
+Output frames of ``slomo.Interpolate`` carry:
+
+* ``SlomoSourceFrame`` (int): the source frame the output frame starts from (with
+  ``dedup=True``, the drawing before it);
+* ``SlomoT`` (float): the time between that frame and the next one (or the next drawing),
+  0 for a copy;
+* ``SlomoSceneChange`` (int): 1 when a scene cut lies between them (the frame is a copy);
+* with ``dedup=True`` also ``SlomoDrawings`` (int array ``[a, b]``): the distinct drawing
+  ``a`` the frame starts from (``SlomoSourceFrame``) and the drawing ``b`` it moves towards
+  at ``SlomoT`` (``b == a`` when there is none: after the last drawing or across a cut; at
+  ``SlomoT`` 0 the frame is a bit-exact copy of ``a``); and
+  ``SlomoHeld`` (int): 1 when the source frame at this output frame's time was a held copy
+  of an earlier drawing (the frame plain interpolation would have started from).
+"""
+
+from __future__ import annotations
+
+from . import timing
+
+SOURCE_FRAME = "SlomoSourceFrame"
+T = "SlomoT"
+SCENE_CHANGE = "SlomoSceneChange"
+SCENE_SCORE = "SlomoSceneScore"
+"""Float, on the cut marks of the detector only (not on output frames): a pair's score."""
+DRAWINGS = "SlomoDrawings"
+HELD = "SlomoHeld"
+
+SCENE_CHANGE_NEXT = "_SceneChangeNext"
+SCENE_CHANGE_PREV = "_SceneChangePrev"
+"""VapourSynth's reserved scene-change props, set upstream by ``misc.SCDetect`` and others."""
+
+
+def retiming(plan: timing.Timing, n: int) -> dict[str, int | list[int]]:
+    """The ``dedup`` props of output frame ``n`` (none for a plan that is not re-timed)."""
+    if not isinstance(plan, timing.DrawingTiming):
+        return {}
+    where = plan.provenance(n)
+    return {DRAWINGS: list(where.drawings), HELD: int(where.held)}
