@@ -5,19 +5,24 @@ A cut between frames ``i`` and ``i + 1`` is a single isolated jump in the pair s
 * ``diff[i] >= threshold`` and ``struct[i] >= threshold``: absolute floors, so that noise in
   near-static footage never fires, and neither does a sudden exposure or brightness step
   (the exposure-compensated ``struct`` of such a pair scores like plain motion);
-* ``diff[i]`` and ``struct[i]`` are both at least :data:`NEIGHBOUR_RATIO` times those of the
-  nearest *non-duplicate* pair on each side (the larger side), looked up at most
-  :data:`SEARCH_RADIUS` pairs away. Fast motion, pans and flashes raise the neighbouring
-  pairs as well, so they do not fire. Pairs whose ``diff`` is below
-  ``threshold * DUPLICATE_FRACTION`` are skipped as duplicates, so footage held on
-  twos/threes does not turn every real change of drawing into a cut.
+* both stand out from the nearest *changing* pair on each side, looked up at most
+  :data:`SEARCH_RADIUS` pairs away: pairs whose ``diff`` is below
+  ``threshold * DUPLICATE_FRACTION`` are duplicates (held frames) and are looked past.
+  Fast motion, pans and flashes raise the neighbouring pairs as well, so they do not fire.
+
+"Stand out" compares rates per frame of hold. In animation held on twos and threes, or on
+a mix, the change after a drawing held ``L`` frames carries ``L`` frames of motion; a
+pair's *hold* is 1 plus the number of duplicates right before it (at most
+:data:`HOLD_CAP`). Pair ``i`` stands out when ``score[i] >= NEIGHBOUR_RATIO * hold(i) *
+max(score[j] / hold(j))`` over its two neighbours ``j``. On footage shot on ones every hold
+is 1 and this is the plain ratio test.
 
 A single odd frame (a flash, a damaged or glitched frame) makes *two* adjacent pairs jump.
 Inside a shot the frames on both sides of it look alike; next to a cut they do not. So when
 pairs ``p`` and ``p + 1`` both stand out from the pairs around them, and the frames on both
 sides of the odd frame still differ (``skip[p]``, exposure-compensated, at least
-``threshold`` and :data:`SKIP_RATIO` times the surrounding pairs), the larger of the two
-pairs is the cut: the odd frame belongs to the shot it resembles more.
+``threshold`` and ``SKIP_RATIO / 2`` times the motion expected over the span it covers),
+the larger of the two pairs is the cut: the odd frame belongs to the shot it resembles more.
 
 The decision for pair ``i`` reads only the pairs in :func:`window`, so the lazy per-frame
 VapourSynth adapter and a scan over the whole clip decide identically.
@@ -38,20 +43,24 @@ over the whole picture). Tuned with ``benchmarks/scene_detection.py``."""
 NEIGHBOUR_RATIO = 2.0
 """A cut's scores must be at least this many times its neighbours' reference scores."""
 
-SEARCH_RADIUS = 3
-"""How many pairs on each side are searched for the nearest non-duplicate neighbour."""
+SEARCH_RADIUS = 5
+"""How many pairs on each side are searched for the nearest changing neighbour (enough to
+look past a drawing held on fives)."""
+
+HOLD_CAP = 4
+"""A pair's hold counts at most this many frames."""
 
 DUPLICATE_FRACTION = 0.25
-"""Neighbour pairs scoring below ``threshold * DUPLICATE_FRACTION`` count as duplicates."""
+"""Pairs scoring below ``threshold * DUPLICATE_FRACTION`` count as duplicates."""
 
-REACH = SEARCH_RADIUS + 1
-"""Pairs on each side of a pair that its decision reads (a two-pair spike's context starts
-one pair further out)."""
+REACH = SEARCH_RADIUS + HOLD_CAP
+"""Pairs on each side of a pair that its decision reads: the neighbours of a two-pair
+spike, and the duplicates before them that make their holds."""
 
 SKIP_RATIO = 3.0
-"""Across an odd single frame, the frames on both sides must differ by this many times the
-surrounding pairs for the odd frame to sit next to a cut (motion over two frames scores
-about twice one frame's)."""
+"""Across an odd single frame, the frames on both sides must differ by ``SKIP_RATIO / 2``
+times the motion expected over the span (motion over two frames scores about twice one
+frame's) for the odd frame to sit next to a cut."""
 
 
 @dataclass(frozen=True)
@@ -116,7 +125,7 @@ def window(index: int, num_pairs: int) -> tuple[int, int]:
 
 
 def _nearest(diff: np.ndarray, edge: int, step: int, threshold: float) -> int | None:
-    """Nearest non-duplicate pair beyond ``edge`` in direction ``step``, within the radius."""
+    """Nearest changing pair beyond ``edge`` in direction ``step``, within the radius."""
     duplicate_below = threshold * DUPLICATE_FRACTION
     for distance in range(1, SEARCH_RADIUS + 1):
         j = edge + step * distance
@@ -127,21 +136,29 @@ def _nearest(diff: np.ndarray, edge: int, step: int, threshold: float) -> int | 
     return None
 
 
-def _reference(scores: CutScores, lo: int, hi: int, threshold: float) -> tuple[float, float]:
-    """Reference ``(diff, struct)`` of the pairs around the pairs ``lo..hi`` (0 where none)."""
-    ref_d = ref_s = 0.0
+def _hold(diff: np.ndarray, index: int, threshold: float) -> int:
+    """1 + the duplicates right before pair ``index`` (at most :data:`HOLD_CAP`)."""
+    duplicate_below = threshold * DUPLICATE_FRACTION
+    hold = 1
+    while hold < HOLD_CAP and index - hold >= 0 and diff[index - hold] < duplicate_below:
+        hold += 1
+    return hold
+
+
+def _rates(scores: CutScores, lo: int, hi: int, threshold: float) -> tuple[float, float]:
+    """Largest ``(diff, struct)`` per frame of hold of the pairs around pairs ``lo..hi`` (0 where none)."""
+    rate_d = rate_s = 0.0
     for j in (_nearest(scores.diff, lo, -1, threshold), _nearest(scores.diff, hi, 1, threshold)):
         if j is not None:
-            ref_d = max(ref_d, float(scores.diff[j]))
-            ref_s = max(ref_s, float(scores.struct[j]))
-    return ref_d, ref_s
+            hold = _hold(scores.diff, j, threshold)
+            rate_d = max(rate_d, float(scores.diff[j]) / hold)
+            rate_s = max(rate_s, float(scores.struct[j]) / hold)
+    return rate_d, rate_s
 
 
-def _stands_out(scores: CutScores, pairs: Sequence[int], ref: tuple[float, float]) -> bool:
-    return all(
-        scores.diff[j] >= NEIGHBOUR_RATIO * ref[0] and scores.struct[j] >= NEIGHBOUR_RATIO * ref[1]
-        for j in pairs
-    )
+def _stands_out(scores: CutScores, index: int, hold: int, rates: tuple[float, float]) -> bool:
+    limit = NEIGHBOUR_RATIO * hold
+    return bool(scores.diff[index] >= limit * rates[0] and scores.struct[index] >= limit * rates[1])
 
 
 def _beside_odd_frame(scores: CutScores, index: int, threshold: float) -> bool:
@@ -155,11 +172,14 @@ def _beside_odd_frame(scores: CutScores, index: int, threshold: float) -> bool:
         lo, hi = min(index, partner), max(index, partner)
         if lo == 0 and hi == len(d) - 1:
             continue  # no pair around the spike: nothing tells it from motion
-        ref = _reference(scores, lo, hi, threshold)
-        if not (_stands_out(scores, (index,), ref) and d[partner] >= NEIGHBOUR_RATIO * ref[0]):
+        rates = _rates(scores, lo, hi, threshold)
+        hold = _hold(d, lo, threshold)  # the pair after the odd frame holds 1
+        if not (_stands_out(scores, index, hold if index == lo else 1, rates)
+                and d[partner] >= NEIGHBOUR_RATIO * (hold if partner == lo else 1) * rates[0]):
             continue
         across = float(scores.skip[lo])
-        if not math.isnan(across) and across >= threshold and across >= SKIP_RATIO * ref[0]:
+        expected = (hold + 1) * rates[0]
+        if not math.isnan(across) and across >= threshold and across >= SKIP_RATIO / 2 * expected:
             return True
     return False
 
@@ -174,7 +194,8 @@ def is_scene_change(scores: CutScores, index: int, threshold: float = DEFAULT_TH
         raise IndexError(f"pair index {index} out of range for {len(scores)} scores")
     if scores.diff[index] < threshold or scores.struct[index] < threshold:
         return False
-    if _stands_out(scores, (index,), _reference(scores, index, index, threshold)):
+    rates = _rates(scores, index, index, threshold)
+    if _stands_out(scores, index, _hold(scores.diff, index, threshold), rates):
         return True
     return _beside_odd_frame(scores, index, threshold)
 

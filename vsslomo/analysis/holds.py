@@ -7,9 +7,11 @@ difference stays local-noise sized (see :mod:`.features`):
 * ``peak <= threshold``: no thumbnail pixel changed by more than ``threshold``; a mouth
   opening or an eye closing moves its pixels by far more, while the mean over the picture
   would hardly notice it; or
-* ``peak <= NOISE_CEILING * threshold`` and ``peak <= SPREAD_RATIO * level``: a somewhat
-  larger difference that is spread over the picture like compression noise (a keyframe
-  re-quantising every edge), not concentrated in one place like a moving part.
+* ``peak <= NOISE_CEILING * threshold`` and ``peak - level <= SPREAD_EXCESS * threshold``:
+  a somewhat larger difference that is spread over the picture like compression noise (a
+  keyframe re-quantising every edge): the peak is judged against the noise level of the
+  pair (``level``, what the difference reaches over a spread of the picture) and must not
+  rise far above it the way a moving part does.
 
 A *run* is a maximal stretch of frames joined by copy pairs; runs never cross a scene cut.
 The first frame of a run is its drawing. A run longer than ``max_hold`` frames is real
@@ -25,15 +27,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-DEFAULT_THRESHOLD = 0.04
+DEFAULT_THRESHOLD = 0.05
 """Default largest thumbnail-pixel change of a copy, as a fraction of full range.
-Tuned on cel-like drawings encoded with x264 up to crf 45 (see ``tests/test_holds*.py``)."""
+Tuned on held drawings encoded with x264 at crf 30 with grain and crf 36 without (``tests/test_holds.py``)."""
 
-NOISE_CEILING = 3.0
+NOISE_CEILING = 2.5
 """Spread-out noise may reach this many times the threshold and still be a copy."""
 
-SPREAD_RATIO = 4.0
-"""A peak at most this many times the ``level`` of the same pair is spread, not local."""
+SPREAD_EXCESS = 0.5
+"""How far (times the threshold) a spread-out difference's peak may rise above its level."""
 
 DEFAULT_MAX_HOLD = 4
 """Longest run (in frames) that is a hold: on ones, twos, threes and fours."""
@@ -74,7 +76,7 @@ def copies(peak: Sequence[float], level: Sequence[float], threshold: float = DEF
     lv = np.asarray(level, dtype=np.float64)
     if p.shape != lv.shape or p.ndim != 1:
         raise ValueError(f"peak and level must be 1-D and of one length, got {p.shape}, {lv.shape}")
-    spread = (p <= NOISE_CEILING * threshold) & (p <= SPREAD_RATIO * lv)
+    spread = (p <= NOISE_CEILING * threshold) & (p - lv <= SPREAD_EXCESS * threshold)
     return (p <= threshold) | spread
 
 
