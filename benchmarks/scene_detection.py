@@ -11,8 +11,8 @@ continuous videos get damaged frames inside their shots too, which must not fire
 The script runs ``vsslomo.analysis.vsadapter.mark_scene_changes`` (per frame, as the filter
 does) and checks that the one-pass scan of ``dedup=True`` decides the same cuts. It prints
 precision / recall / F1 at the default threshold, per kind of cut, the same for the
-previous rule (mean difference only: no exposure compensation, no damaged-frame rule) on
-the same pair scores, a threshold sweep, false positives on whole continuous videos, and
+previous detector (mean difference only: no exposure compensation, no damaged-frame rule,
+no hold lengths) on the same mean differences, a threshold sweep, false positives on whole continuous videos, and
 the detector's cost per frame next to the cost of reading the frame.
 
     python benchmarks/scene_detection.py VIDEO [VIDEO ...]
@@ -147,13 +147,25 @@ def run_marks(clip: vs.VideoNode) -> tuple[np.ndarray, cuts.CutScores]:
     return marks, scores
 
 
-def previous_rule(scores: cuts.CutScores) -> cuts.CutScores:
-    """The same pair scores as the previous detector saw them: mean difference only."""
-    return cuts.CutScores.of(scores.diff)
+def previous_detector(diff: np.ndarray, threshold: float) -> np.ndarray:
+    """The detector before this one (vsslomo/scene.py up to 22bae55), on the same mean
+    differences: floor, and 2x the nearest non-duplicate pair within 3 on each side."""
+    marks = np.zeros(len(diff), dtype=bool)
+    for i, score in enumerate(diff):
+        ref = 0.0
+        for step in (-1, 1):
+            j = i + step
+            while 0 <= j < len(diff) and abs(j - i) <= 3:
+                if diff[j] >= threshold * 0.25:
+                    ref = max(ref, float(diff[j]))
+                    break
+                j += step
+        marks[i] = score >= threshold and score >= 2.0 * ref
+    return marks
 
 
 def decide(scores: cuts.CutScores, threshold: float = cuts.DEFAULT_THRESHOLD, previous: bool = False) -> np.ndarray:
-    return cuts.detect_scene_changes(previous_rule(scores) if previous else scores, threshold)
+    return previous_detector(scores.diff, threshold) if previous else cuts.detect_scene_changes(scores, threshold)
 
 
 def prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:

@@ -46,14 +46,16 @@ def cadence_frames(
     mouth_open: set[int] = frozenset(),  # type: ignore[assignment]
     width: int = W,
     height: int = H,
+    speed: float = SPEED,
 ) -> tuple[list[np.ndarray], list[int]]:
     """RGB frames (float, H x W x 3) of drawings held ``cadence[k]`` frames each, and the
-    true drawings (first frame of every run). ``shots[k]`` is drawing k's shot (a change of
-    shot is a cut); frames in ``mouth_open`` show the mouth patch open (dark)."""
+    true drawings (first frame of every run); frame ``n`` of the clip on ones would show
+    time ``speed * n``. ``shots[k]`` is drawing k's shot (a change of shot is a cut); frames
+    in ``mouth_open`` show the mouth patch open (dark)."""
     frames, starts, n = [], [], 0
     for k, length in enumerate(cadence):
         shot = shots[k] if shots else 0
-        picture = render(SPEED * n, width, height, shot)
+        picture = render(speed * n, width, height, shot)
         starts.append(n)
         for _ in range(length):
             frame = picture.copy()

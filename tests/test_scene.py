@@ -23,8 +23,9 @@ def _cuts(
     threshold: float = cuts.DEFAULT_THRESHOLD,
     struct: list[float] | None = None,
     skip: list[float] | None = None,
+    held: list[bool] | None = None,
 ) -> list[int]:
-    scores = CutScores.of(diff, struct, skip)
+    scores = CutScores.of(diff, struct, skip, held)
     return [int(i) for i in np.flatnonzero(cuts.detect_scene_changes(scores, threshold))]
 
 
@@ -103,6 +104,20 @@ def test_held_frames_are_not_cuts_but_cuts_between_held_shots_are() -> None:
     assert _cuts(cut) == [14]
 
 
+def test_mixed_cadences_compare_motion_per_frame_of_hold() -> None:
+    # On ones, threes, ones, fours, ...: the change after a drawing held L frames carries L
+    # frames of motion (0.01 per frame here).
+    diff, held = [], []
+    for length in (1, 3, 1, 1, 4, 1, 3, 2):
+        diff += [0.0] * (length - 1) + [0.01 * length]
+        held += [True] * (length - 1) + [False]
+    assert _cuts(diff, held=held) == []
+    assert _cuts(diff) == [3, 9]  # without hold lengths the changes after long holds stand out
+    cut = list(diff)
+    cut[9] = 0.2  # a real cut after the four-frame hold
+    assert _cuts(cut, held=held) == [9]
+
+
 def test_cuts_at_the_ends_and_tiny_sequences() -> None:
     assert _cuts([0.3] + [0.003] * 8) == [0]
     assert _cuts([0.003] * 8 + [0.3]) == [8]
@@ -122,7 +137,7 @@ def test_decision_on_a_window_slice_matches_the_full_sequence() -> None:
         struct = diff * rng.choice([0.2, 1.0], size=n)
         skip = rng.choice([0.001, 0.3], size=n)
         skip[-1] = np.nan
-        scores = CutScores.of(diff, struct, skip)
+        scores = CutScores.of(diff, struct, skip, diff < 0.001)
         full = cuts.detect_scene_changes(scores)
         for i in range(n):
             lo, hi = cuts.window(i, n)

@@ -10,12 +10,14 @@ A cut between frames ``i`` and ``i + 1`` is a single isolated jump in the pair s
   ``threshold * DUPLICATE_FRACTION`` are duplicates (held frames) and are looked past.
   Fast motion, pans and flashes raise the neighbouring pairs as well, so they do not fire.
 
-"Stand out" compares rates per frame of hold. In animation held on twos and threes, or on
-a mix, the change after a drawing held ``L`` frames carries ``L`` frames of motion; a
-pair's *hold* is 1 plus the number of duplicates right before it (at most
-:data:`HOLD_CAP`). Pair ``i`` stands out when ``score[i] >= NEIGHBOUR_RATIO * hold(i) *
-max(score[j] / hold(j))`` over its two neighbours ``j``. On footage shot on ones every hold
-is 1 and this is the plain ratio test.
+"Stand out" allows for holds. In animation held on twos and threes, or on a mix, the change
+after a drawing held ``L`` frames carries ``L`` frames of motion; a pair's *hold* is 1 plus
+the number of held copies (``held``, the copy rule of :mod:`.holds`) right before it, up
+to :data:`HOLD_CAP` (a longer still stretch is not a hold: it counts as 1). Pair ``i``
+stands out when its scores are at least ``NEIGHBOUR_RATIO`` times the change after it, and
+``NEIGHBOUR_RATIO * max(1, hold(i) / hold(j))`` times the change ``j`` before it (scaled up
+to pair ``i``'s hold, never down). On footage shot on ones every hold is 1 and this is the
+plain ratio test.
 
 A single odd frame (a flash, a damaged or glitched frame) makes *two* adjacent pairs jump.
 Inside a shot the frames on both sides of it look alike; next to a cut they do not. So when
@@ -48,12 +50,12 @@ SEARCH_RADIUS = 5
 look past a drawing held on fives)."""
 
 HOLD_CAP = 4
-"""A pair's hold counts at most this many frames."""
+"""Longest hold (frames) that counts; longer still stretches count as 1 (no motion to scale)."""
 
 DUPLICATE_FRACTION = 0.25
 """Pairs scoring below ``threshold * DUPLICATE_FRACTION`` count as duplicates."""
 
-REACH = SEARCH_RADIUS + HOLD_CAP
+REACH = SEARCH_RADIUS + HOLD_CAP + 1
 """Pairs on each side of a pair that its decision reads: the neighbours of a two-pair
 spike, and the duplicates before them that make their holds."""
 
@@ -65,11 +67,13 @@ frame's) for the odd frame to sit next to a cut."""
 
 @dataclass(frozen=True)
 class CutScores:
-    """The cut features of consecutive pairs: ``diff``, ``struct`` and ``skip`` arrays."""
+    """The cut features of consecutive pairs: ``diff``, ``struct``, ``skip`` and ``held``."""
 
     diff: np.ndarray
     struct: np.ndarray
     skip: np.ndarray
+    held: np.ndarray
+    """Whether each pair is a held copy (see :func:`.holds.copies`)."""
 
     @classmethod
     def of(
@@ -77,20 +81,23 @@ class CutScores:
         diff: Sequence[float],
         struct: Sequence[float] | None = None,
         skip: Sequence[float] | None = None,
+        held: Sequence[bool] | None = None,
     ) -> "CutScores":
-        """Scores from plain sequences; ``struct`` defaults to ``diff``, ``skip`` to unknown (NaN)."""
+        """Scores from plain sequences; ``struct`` defaults to ``diff``, ``skip`` to unknown
+        (NaN), ``held`` to no held copies."""
         d = np.asarray(diff, dtype=np.float64)
         s = d.copy() if struct is None else np.asarray(struct, dtype=np.float64)
         k = np.full(d.shape, np.nan) if skip is None else np.asarray(skip, dtype=np.float64)
-        if d.ndim != 1 or s.shape != d.shape or k.shape != d.shape:
-            raise ValueError(f"scores must be 1-D and of one length, got {d.shape}, {s.shape}, {k.shape}")
-        return cls(d, s, k)
+        h = np.zeros(d.shape, dtype=bool) if held is None else np.asarray(held, dtype=bool)
+        if d.ndim != 1 or not d.shape == s.shape == k.shape == h.shape:
+            raise ValueError(f"scores must be 1-D and of one length, got {d.shape}, {s.shape}, {k.shape}, {h.shape}")
+        return cls(d, s, k, h)
 
     def __len__(self) -> int:
         return len(self.diff)
 
     def __getitem__(self, window: slice) -> "CutScores":
-        return CutScores(self.diff[window], self.struct[window], self.skip[window])
+        return CutScores(self.diff[window], self.struct[window], self.skip[window], self.held[window])
 
 
 def validate_threshold(threshold: float | None) -> float:
@@ -136,29 +143,35 @@ def _nearest(diff: np.ndarray, edge: int, step: int, threshold: float) -> int | 
     return None
 
 
-def _hold(diff: np.ndarray, index: int, threshold: float) -> int:
-    """1 + the duplicates right before pair ``index`` (at most :data:`HOLD_CAP`)."""
-    duplicate_below = threshold * DUPLICATE_FRACTION
-    hold = 1
-    while hold < HOLD_CAP and index - hold >= 0 and diff[index - hold] < duplicate_below:
-        hold += 1
-    return hold
+def _hold(held: np.ndarray, index: int) -> int:
+    """1 + the held copies right before pair ``index``; 1 when they are more than
+    :data:`HOLD_CAP` - 1 (a still stretch, not a drawing's hold)."""
+    copies = 0
+    while copies < HOLD_CAP and index - copies - 1 >= 0 and held[index - copies - 1]:
+        copies += 1
+    return copies + 1 if copies < HOLD_CAP else 1
 
 
-def _rates(scores: CutScores, lo: int, hi: int, threshold: float) -> tuple[float, float]:
-    """Largest ``(diff, struct)`` per frame of hold of the pairs around pairs ``lo..hi`` (0 where none)."""
-    rate_d = rate_s = 0.0
-    for j in (_nearest(scores.diff, lo, -1, threshold), _nearest(scores.diff, hi, 1, threshold)):
-        if j is not None:
-            hold = _hold(scores.diff, j, threshold)
-            rate_d = max(rate_d, float(scores.diff[j]) / hold)
-            rate_s = max(rate_s, float(scores.struct[j]) / hold)
-    return rate_d, rate_s
+def _neighbours(scores: CutScores, lo: int, hi: int, threshold: float) -> tuple[int | None, int | None]:
+    """The nearest changing pair before pair ``lo`` and after pair ``hi`` (None where none)."""
+    return _nearest(scores.diff, lo, -1, threshold), _nearest(scores.diff, hi, 1, threshold)
 
 
-def _stands_out(scores: CutScores, index: int, hold: int, rates: tuple[float, float]) -> bool:
-    limit = NEIGHBOUR_RATIO * hold
-    return bool(scores.diff[index] >= limit * rates[0] and scores.struct[index] >= limit * rates[1])
+def _stands_out(scores: CutScores, index: int, hold: int, neighbours: tuple[int | None, int | None]) -> bool:
+    """Whether pair ``index`` (after a hold of ``hold`` frames) stands out from ``neighbours``.
+
+    The change before it, made after a shorter hold, is scaled up to ``hold`` frames of
+    motion; nothing is scaled down (a jump after a still stretch is no motion to compare),
+    and the change after it is not scaled (a cut may start the next shot mid-hold).
+    """
+    before, after = neighbours
+    for j, factor in ((before, hold / _hold(scores.held, before) if before is not None else 1.0), (after, 1.0)):
+        if j is None:
+            continue
+        limit = NEIGHBOUR_RATIO * max(1.0, factor)
+        if scores.diff[index] < limit * scores.diff[j] or scores.struct[index] < limit * scores.struct[j]:
+            return False
+    return True
 
 
 def _beside_odd_frame(scores: CutScores, index: int, threshold: float) -> bool:
@@ -172,13 +185,12 @@ def _beside_odd_frame(scores: CutScores, index: int, threshold: float) -> bool:
         lo, hi = min(index, partner), max(index, partner)
         if lo == 0 and hi == len(d) - 1:
             continue  # no pair around the spike: nothing tells it from motion
-        rates = _rates(scores, lo, hi, threshold)
-        hold = _hold(d, lo, threshold)  # the pair after the odd frame holds 1
-        if not (_stands_out(scores, index, hold if index == lo else 1, rates)
-                and d[partner] >= NEIGHBOUR_RATIO * (hold if partner == lo else 1) * rates[0]):
+        around = _neighbours(scores, lo, hi, threshold)
+        hold = _hold(scores.held, lo)  # the pair after the odd frame holds 1
+        if not all(_stands_out(scores, k, hold if k == lo else 1, around) for k in (lo, hi)):
             continue
         across = float(scores.skip[lo])
-        expected = (hold + 1) * rates[0]
+        expected = (hold + 1) * max((float(d[j]) / _hold(scores.held, j) for j in around if j is not None), default=0.0)
         if not math.isnan(across) and across >= threshold and across >= SKIP_RATIO / 2 * expected:
             return True
     return False
@@ -194,8 +206,7 @@ def is_scene_change(scores: CutScores, index: int, threshold: float = DEFAULT_TH
         raise IndexError(f"pair index {index} out of range for {len(scores)} scores")
     if scores.diff[index] < threshold or scores.struct[index] < threshold:
         return False
-    rates = _rates(scores, index, index, threshold)
-    if _stands_out(scores, index, _hold(scores.diff, index, threshold), rates):
+    if _stands_out(scores, index, _hold(scores.held, index), _neighbours(scores, index, index, threshold)):
         return True
     return _beside_odd_frame(scores, index, threshold)
 

@@ -115,9 +115,3 @@ def pair_features(a: np.ndarray, b: np.ndarray, c: np.ndarray | None = None) -> 
     peak, level = local_difference(a, b)
     skip = structure_difference(a, c) if c is not None else float("nan")
     return PairFeatures(difference(a, b), structure_difference(a, b), skip, peak, level)
-
-
-def cut_features(a: np.ndarray, b: np.ndarray, c: np.ndarray | None = None) -> tuple[float, float, float]:
-    """Just ``(diff, struct, skip)`` of the pair ``a -> b``, as :func:`pair_features` gives them."""
-    skip = structure_difference(a, c) if c is not None else float("nan")
-    return difference(a, b), structure_difference(a, b), skip

@@ -120,7 +120,7 @@ class Measurements:
     def cut_scores(self) -> cut_rule.CutScores:
         """The cut features of every pair."""
         f = self.features
-        return cut_rule.CutScores(f["diff"], f["struct"], f["skip"])
+        return cut_rule.CutScores(f["diff"], f["struct"], f["skip"], hold_rule.copies(f["peak"], f["level"]))
 
     def cuts(self, threshold: float | None = None) -> np.ndarray:
         """Cut marks for every pair: detected at ``threshold`` or set upstream."""

@@ -35,7 +35,7 @@ Progress = Callable[[int, int], None]
 PROGRESS_EVERY = 50
 """Frames between two progress calls of a scan."""
 
-_DIFF, _STRUCT, _SKIP = "_SlomoCutDiff", "_SlomoCutStruct", "_SlomoCutSkip"
+_DIFF, _STRUCT, _SKIP, _HELD = "_SlomoCutDiff", "_SlomoCutStruct", "_SlomoCutSkip", "_SlomoCutHeld"
 """Internal props of the per-pair feature frames (never on the filter's output)."""
 
 
@@ -94,10 +94,12 @@ def _feature_frame(n: int, f: list[vs.VideoFrame], num_frames: int) -> vs.VideoF
     out = f[0].copy()
     if n + 1 < num_frames:
         third = np.asarray(f[2][0]) if n + 2 < num_frames else None
-        diff, struct, skip = features.cut_features(np.asarray(f[0][0]), np.asarray(f[1][0]), third)
+        pair = features.pair_features(np.asarray(f[0][0]), np.asarray(f[1][0]), third)
+        held = bool(holds.copies([pair.peak], [pair.level])[0])
+        diff, struct, skip = pair.diff, pair.struct, pair.skip
     else:
-        diff, struct, skip = 0.0, 0.0, math.nan
-    out.props[_DIFF], out.props[_STRUCT], out.props[_SKIP] = diff, struct, skip
+        diff, struct, skip, held = 0.0, 0.0, math.nan, False
+    out.props[_DIFF], out.props[_STRUCT], out.props[_SKIP], out.props[_HELD] = diff, struct, skip, int(held)
     return out
 
 
@@ -127,7 +129,7 @@ def _mark_detected(n: int, f: list[vs.VideoFrame], num_frames: int, threshold: f
     lo, hi = cuts.window(n, num_pairs)
     pairs = [f[1 + reach + (j - n)].props for j in range(lo, hi)]  # only pairs that exist
     scores = cuts.CutScores.of(
-        [p[_DIFF] for p in pairs], [p[_STRUCT] for p in pairs], [p[_SKIP] for p in pairs]  # type: ignore[misc]
+        *([p[key] for p in pairs] for key in (_DIFF, _STRUCT, _SKIP, _HELD))  # type: ignore[misc]
     )
     # Pair n + 1's feature frame carries source frame n + 1's props.
     cut = cuts.is_scene_change(scores, n - lo, threshold) or _upstream_cut(f[1 + reach].props, f[2 + reach].props)
