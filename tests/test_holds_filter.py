@@ -116,6 +116,19 @@ def test_a_cut_mid_cadence_copies_the_last_drawing():
     assert [g[1] for g in loose[6:10]] == [0.0, 0.25, 0.5, 0.75] and all(g[4] == 0 for g in loose)
 
 
+def test_upstream_scene_change_marks_stay_on_the_frames_at_the_cut():
+    # cuts marked upstream (as misc.SCDetect does) before frames 4 and 7: drawing 4 is a
+    # shot of its own, held three frames, so its six output frames are copies
+    clip, _ = held([2, 2, 3, 2, 2], shots=[0, 0, 1, 2, 2])
+    marked = [core.std.SetFrameProps(clip[n], _SceneChangePrev=1) if n in (4, 7) else clip[n] for n in range(clip.num_frames)]
+    out = interp(core.std.Splice(marked), factor=2, dedup=True)
+    got = dedup_props(out)
+    assert [g[:2] for g in got[8:14]] == [(4, 0.0)] * 6 and [g[4] for g in got[8:14]] == [1] * 6
+    frames = [dict(f.props) for f in out.frames(close=True)]
+    assert [n for n, f in enumerate(frames) if f.get("_SceneChangePrev")] == [8, 14]
+    assert [n for n, f in enumerate(frames) if f.get("_SceneChangeNext")] == [7, 13]
+
+
 def test_footage_on_ones_gives_exactly_the_plain_output():
     # every frame is a drawing: re-timing changes nothing, the cuts of the scan included
     clip, truth = held([1] * 8, shots=[0, 0, 0, 0, 1, 1, 1, 1])

@@ -63,7 +63,7 @@ def interpolate(
     precision (default on for CUDA). ``sc``: scene-cut handling, detected and taken from
     upstream ``_SceneChangeNext/_SceneChangePrev``; across a cut the in-between frames
     are duplicates of the left frame. ``sc_threshold``: detector sensitivity (see
-    :func:`vsslomo.vsscene.mark_scene_changes`). ``scale``: flow resolution factor
+    :func:`vsslomo.analysis.vsadapter.mark_scene_changes`). ``scale``: flow resolution factor
     (0.5 for 4K, 0.25 for 8K). ``ensemble``: average the model over time reversal and
     left-right mirroring (see :mod:`vsslomo.models.ensemble`): better quality, 4x the cost.
 
@@ -375,7 +375,7 @@ class _Stamper:
         props["SlomoSceneChange"] = int(cut)
         props.update(frame_props.retiming(self.plan, n))  # dedup: drawings and held copies
         # Scene-change marks move to the output frames that really border the cut.
-        if step.t != 0:
+        if step.t != 0 or (n > 0 and self.plan.step(n - 1).left == step.left):  # dedup: copies of one drawing
             props.pop("_SceneChangePrev", None)
         last_of_pair = n + 1 >= self.plan.num_frames or self.plan.step(n + 1).left != step.left
         if not last_of_pair:

@@ -176,34 +176,35 @@ def scan(clip: vs.VideoNode, progress: Progress | None = None) -> measurements.M
     """Measure ``clip`` in one sequential pass over its thumbnails (one decode of each frame)."""
     clip = _check_clip(clip, "the hold analysis")
     total = clip.num_frames
-    pairs = max(0, total - 1)
-    values = {name: np.zeros(pairs) for name in measurements.FEATURE_NAMES}
-    values["skip"][:] = np.nan
+    values = {name: np.zeros(max(0, total - 1)) for name in measurements.FEATURE_NAMES}
     wanted = set(measurements.sample_frames(total))
     samples: dict[int, np.ndarray] = {}
     durations: list[Fraction | None] = []
     upstream: list[int] = []
-    before: tuple[np.ndarray, vs.FrameProps] | None = None
-    older: np.ndarray | None = None
+    recent: list[tuple[np.ndarray, dict]] = []  # the last three thumbnails and their props
+
+    def measure(pair: int, after: np.ndarray | None) -> None:
+        (a, a_props), (b, b_props) = recent[0], recent[1]
+        found = features.pair_features(a, b, after)
+        for name in measurements.FEATURE_NAMES:
+            values[name][pair] = getattr(found, name)
+        if _upstream_cut(a_props, b_props):  # type: ignore[arg-type]
+            upstream.append(pair)
+
     for n, frame in enumerate(thumbnails(clip).frames(close=True)):
-        cur = np.array(frame[0], dtype=np.float32, copy=True)
-        cur_props = dict(frame.props)
-        durations.append(_duration(cur_props))  # type: ignore[arg-type]
+        thumb = np.array(frame[0], dtype=np.float32, copy=True)
+        frame_props = dict(frame.props)
+        durations.append(_duration(frame_props))  # type: ignore[arg-type]
         if n in wanted:
-            samples[n] = measurements.sample_pixels(cur)
-        if before is not None:
-            prev, prev_props = before
-            values["diff"][n - 1] = features.difference(prev, cur)
-            values["struct"][n - 1] = features.structure_difference(prev, cur)
-            values["peak"][n - 1], values["level"][n - 1] = features.local_difference(prev, cur)
-            if _upstream_cut(prev_props, cur_props):  # type: ignore[arg-type]
-                upstream.append(n - 1)
-        if older is not None:
-            values["skip"][n - 2] = features.structure_difference(older, cur)
-        older = before[0] if before is not None else None
-        before = (cur, cur_props)  # type: ignore[assignment]
+            samples[n] = measurements.sample_pixels(thumb)
+        recent.append((thumb, frame_props))
+        if len(recent) == 3:
+            measure(n - 2, thumb)
+            recent.pop(0)
         if progress is not None and ((n + 1) % PROGRESS_EVERY == 0 or n + 1 == total):
             progress(n + 1, total)
+    if len(recent) == 2:
+        measure(total - 2, None)
     return measurements.Measurements(clip_key(clip), values, tuple(upstream), tuple(durations), samples)
 
 
