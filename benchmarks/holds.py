@@ -44,7 +44,7 @@ import vapoursynth as vs
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import vsslomo  # noqa: E402
-from vsslomo import convert, props, registry  # noqa: E402
+from vsslomo import convert, registry  # noqa: E402
 from vsslomo.analysis.vsadapter import scan  # noqa: E402
 from vsslomo.evaluate import frame_to_rgb, psnr, to_rgb24  # noqa: E402
 

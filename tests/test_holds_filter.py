@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import inspect
 import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 from collections import Counter
 from concurrent.futures import wait
 from fractions import Fraction

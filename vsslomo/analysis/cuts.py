@@ -33,10 +33,10 @@ VapourSynth adapter and a scan over the whole clip decide identically.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 DEFAULT_THRESHOLD = 0.015
 """Default absolute floor on the pair scores (about 4 code values of 8-bit luma, on average
@@ -78,10 +78,10 @@ class CutScores:
     @classmethod
     def of(
         cls,
-        diff: Sequence[float],
-        struct: Sequence[float] | None = None,
-        skip: Sequence[float] | None = None,
-        held: Sequence[bool] | None = None,
+        diff: ArrayLike,
+        struct: ArrayLike | None = None,
+        skip: ArrayLike | None = None,
+        held: ArrayLike | None = None,
     ) -> "CutScores":
         """Scores from plain sequences; ``struct`` defaults to ``diff``, ``skip`` to unknown
         (NaN), ``held`` to no held copies."""

@@ -26,6 +26,7 @@ import numbers
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 DEFAULT_THRESHOLD = 0.05
 """Default largest thumbnail-pixel change of a copy, as a fraction of full range.
@@ -70,7 +71,7 @@ def validate_max_hold(max_hold: int | None) -> int:
     return int(max_hold)
 
 
-def copies(peak: Sequence[float], level: Sequence[float], threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
+def copies(peak: ArrayLike, level: ArrayLike, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
     """Copy decision for every pair (see the module docstring): boolean array."""
     p = np.asarray(peak, dtype=np.float64)
     lv = np.asarray(level, dtype=np.float64)
@@ -80,7 +81,7 @@ def copies(peak: Sequence[float], level: Sequence[float], threshold: float = DEF
     return (p <= threshold) | spread
 
 
-def runs(copy: Sequence[bool], cuts: Sequence[bool]) -> list[tuple[int, int]]:
+def runs(copy: ArrayLike, cuts: ArrayLike) -> list[tuple[int, int]]:
     """Runs ``(start, stop)`` (``stop`` exclusive) covering all ``len(copy) + 1`` frames.
 
     Pair ``i`` joins frames ``i`` and ``i + 1`` when it is a copy and not a cut.

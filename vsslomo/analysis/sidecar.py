@@ -18,6 +18,7 @@ import base64
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,7 @@ def _unb64(text: str, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
 
 
-def to_json(m: Measurements, decisions: Decisions | None = None, params: dict[str, Any] | None = None) -> dict[str, Any]:
+def to_json(m: Measurements, decisions: Decisions | None = None, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The JSON document of ``m`` (with the decisions of ``params``, for reading only)."""
     doc: dict[str, Any] = {
         "format": FORMAT,
@@ -69,7 +70,7 @@ def to_json(m: Measurements, decisions: Decisions | None = None, params: dict[st
     if decisions is not None:
         doc["decisions"] = {
             "note": "informative only: decisions are recomputed from the features for the thresholds in use",
-            "params": params or {},
+            "params": dict(params or {}),
             "cuts": list(decisions.cuts),
             "held_runs": [[a, b - a] for a, b in decisions.runs if b - a > 1],
         }
@@ -116,7 +117,7 @@ def write(
     path: str | os.PathLike[str],
     m: Measurements,
     decisions: Decisions | None = None,
-    params: dict[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> None:
     """Write ``m`` to ``path`` atomically (a temporary file renamed over it)."""
     target = Path(path)
@@ -134,7 +135,7 @@ def write(
         raise SidecarError(f"cannot write dedup_file {str(path)!r}: {exc.strerror or exc}") from None
 
 
-def check(m: Measurements, key: ClipKey, samples: dict[int, np.ndarray], name: str) -> None:
+def check(m: Measurements, key: ClipKey, samples: Mapping[int, np.ndarray], name: str) -> None:
     """Refuse ``m`` unless it was measured on the clip with this key and these sample thumbnails."""
     if m.key != key:
         raise SidecarError(

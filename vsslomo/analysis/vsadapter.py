@@ -18,7 +18,7 @@ arguments at once, reads or writes the sidecar file, and re-times the plan.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from fractions import Fraction
 from functools import partial
 from pathlib import Path
@@ -223,7 +223,7 @@ def load_or_scan(
     clip: vs.VideoNode,
     path: str | Path | None = None,
     progress: Progress | None = None,
-    params: dict[str, object] | None = None,
+    params: Mapping[str, object] | None = None,
 ) -> measurements.Measurements:
     """The measurements of ``clip``: read from the sidecar ``path`` when it exists (and is
     checked against the clip), else scanned and, with a ``path``, written there.
@@ -299,7 +299,7 @@ class Dedup:
         self.progress = progress
         self._record: measurements.Measurements | None = None
 
-    def measurements(self) -> measurements.Measurements:
+    def record(self) -> measurements.Measurements:
         """The clip's measurements (scanned or read once)."""
         if self._record is None:
             params = {"sc_threshold": self.sc_threshold, "dedup_threshold": self.threshold, "dedup_max_hold": self.max_hold}
@@ -308,7 +308,7 @@ class Dedup:
 
     def durations(self) -> list[Fraction]:
         """Every frame's duration from the same scan (for a variable-frame-rate clip)."""
-        found = self.measurements().durations
+        found = self.record().durations
         for n, d in enumerate(found):
             if d is None:
                 raise ValueError(
@@ -320,12 +320,12 @@ class Dedup:
 
     def decisions(self) -> measurements.Decisions:
         """Cuts, runs and drawings for this filter's thresholds."""
-        return self.measurements().decide(self.sc_threshold, self.threshold, self.max_hold)
+        return self.record().decide(self.sc_threshold, self.threshold, self.max_hold)
 
     def retime(self, plan: timing.Timing) -> tuple[timing.DrawingTiming, vs.VideoNode | None]:
         """``plan`` re-timed between distinct drawings, and the cut marks for the filter
         (``None`` with ``sc=False``)."""
-        record = self.measurements()
+        record = self.record()
         found = self.decisions()
         retimed = timing.DrawingTiming(plan, found.drawings, found.cuts if self.sc else (), record.durations)
         return retimed, cut_marks(self.clip, retimed) if self.sc else None
