@@ -62,7 +62,11 @@ static const char *const interpolate_args =
     "sc:data:opt;"
     "sc_threshold:data:opt;"
     "scale:data:opt;"
-    "ensemble:data:opt;";
+    "ensemble:data:opt;"
+    "dedup:data:opt;"
+    "dedup_threshold:data:opt;"
+    "dedup_max_hold:data:opt;"
+    "dedup_file:data:opt;";
 
 /* ---- Minimal view of the Python C API, resolved at run time ----------------- */
 

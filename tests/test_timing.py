@@ -19,6 +19,7 @@ import pytest
 
 from vsslomo.timing import (
     DEFAULT_FACTOR,
+    DrawingTiming,
     RatioTiming,
     Step,
     TimestampTiming,
@@ -588,3 +589,193 @@ def test_durations_ignored_when_not_needed() -> None:
     assert isinstance(a, RatioTiming) and a.ratio == 2
     b = resolve(4, None, factor=3, durations=[F(1, 30)] * 4)
     assert isinstance(b, RatioTiming) and b.fps is None
+
+
+# ---------------------------------------------------------------- re-timing between drawings
+
+
+def _brute_retimed(
+    base: Timing, drawings: list[int], cuts: set[int], starts: list[Fraction]
+) -> list[Step]:
+    """Re-timed steps from the definition: output frame n sits at the time the plain plan
+    samples (its source position, mapped onto the source frames' own times), and lies
+    between the drawings around that time."""
+    n_src = base.source_frames
+    out = []
+    for n in range(base.num_frames):
+        if isinstance(base, TimestampTiming):
+            tau = F(n) / base.fps
+        else:  # ratio mode: position n / r, each source frame spanning its own duration
+            p = F(n) / base.ratio
+            i = min(math.floor(p), n_src - 1)
+            tau = starts[i] + (p - i) * (starts[i + 1] - starts[i]) if p < n_src - 1 else starts[n_src - 1]
+        if tau >= starts[n_src - 1]:
+            tau = min(tau, starts[n_src - 1])  # the plain tail repeats the last frame
+        a = max(d for d in drawings if starts[d] <= tau)
+        later = [d for d in drawings if d > a]
+        if not later or later[0] - 1 in cuts:
+            out.append(Step(a, a, F(0)))
+            continue
+        b = later[0]
+        t = (tau - starts[a]) / (starts[b] - starts[a])
+        out.append(Step(a, b, t) if t else Step(a, a, F(0)))
+    return out
+
+
+def _random_drawings(rng: random.Random, n_src: int) -> tuple[list[int], set[int]]:
+    """Drawings held on ones to fours, mixed, and cuts at some drawing boundaries."""
+    drawings, i = [0], 0
+    while True:
+        i += rng.choice([1, 2, 2, 3, 3, 4])
+        if i >= n_src:
+            break
+        drawings.append(i)
+    cuts = {d - 1 for d in drawings[1:] if rng.random() < 0.2}
+    return drawings, cuts
+
+
+def _check_retimed(retimed: DrawingTiming, base: Timing, durations: list[Fraction] | None) -> list[Step]:
+    """The contract the filter relies on; returns the steps."""
+    steps = _all_steps(retimed)
+    drawings = list(retimed.drawings)
+    assert (retimed.num_frames, retimed.fps, retimed.ratio) == (base.num_frames, base.fps, base.ratio)
+    for n, s in enumerate(steps):
+        assert 0 <= s.t < 1 and isinstance(s.t, Fraction)
+        assert s.left in drawings, n
+        if s.t == 0:
+            assert s.right == s.left and s.is_source
+        else:  # interpolated: between a drawing and the next one, never across a cut
+            assert s.right == drawings[drawings.index(s.left) + 1]
+            assert s.right - 1 not in retimed.cuts
+        plain_duration = base.duration(n, None if durations is None else durations[base.step(n).left])
+        assert retimed.duration(n) == plain_duration
+    # timesteps(left) lists exactly the t > 0 of the frames rendered from that left, and
+    # outputs(left) exactly the frames whose step starts there
+    for left in range(retimed.source_frames):
+        expected = sorted({s.t for s in steps if s.left == left and s.t > 0})
+        assert retimed.timesteps(left) == tuple(expected), left
+        assert list(retimed.outputs(left)) == [n for n, s in enumerate(steps) if s.left == left], left
+    # time never goes backwards between two frames of one drawing pair
+    times = [retimed.starts[s.left] + s.t * (retimed.starts[s.right] - retimed.starts[s.left]) for s in steps]
+    assert times == sorted(times)
+    return steps
+
+
+@pytest.mark.parametrize(
+    "src_fps, kwargs",
+    [
+        (NTSC_FILM, {"factor": 1}),
+        (NTSC_FILM, {"factor": 2}),
+        (NTSC_FILM, {"fps_num": 60000, "fps_den": 1001}),
+        (F(24), {"factor_num": 5, "factor_den": 2}),
+        (F(25), {"fps_num": 60}),
+    ],
+)
+def test_retimed_against_brute_force_and_plain_plan(src_fps: Fraction, kwargs: dict[str, int]) -> None:
+    rng = random.Random(77)
+    for _ in range(40):
+        n_src = rng.randint(1, 30)
+        base = resolve(n_src, src_fps, **kwargs)
+        drawings, cuts = _random_drawings(rng, n_src)
+        retimed = DrawingTiming(base, drawings, cuts)
+        steps = _check_retimed(retimed, base, None)
+        assert steps == _brute_retimed(base, drawings, cuts, [F(i) for i in range(n_src + 1)])
+
+
+def test_on_twos_at_factor_one_replaces_each_copy_by_the_midpoint() -> None:
+    base = resolve(8, NTSC_FILM, factor=1)
+    retimed = DrawingTiming(base, [0, 2, 4, 6])
+    assert _all_steps(retimed) == [
+        Step(0, 0, F(0)), Step(0, 2, F(1, 2)), Step(2, 2, F(0)), Step(2, 4, F(1, 2)),
+        Step(4, 4, F(0)), Step(4, 6, F(1, 2)), Step(6, 6, F(0)), Step(6, 6, F(0)),  # last run: copies
+    ]
+    assert retimed.fps == NTSC_FILM and retimed.num_frames == 8
+    where = [retimed.provenance(n) for n in range(8)]
+    assert [p.held for p in where] == [False, True] * 4
+    assert [p.drawings for p in where[:4]] == [(0, 2), (0, 2), (2, 4), (2, 4)]
+    assert where[7].drawings == (6, 6) and where[7].source == 7
+
+
+def test_on_threes_24_to_60_and_a_cut_inside_the_hold_cadence() -> None:
+    # Drawings 0, 3, 6 on threes; a cut after frame 8 (drawing 6 held 3 frames), then 9, 11.
+    base = resolve(13, NTSC_FILM, fps_num=60000, fps_den=1001)
+    retimed = DrawingTiming(base, [0, 3, 6, 9, 11], cuts={8})
+    steps = _all_steps(retimed)
+    # 2.5 output frames per source frame: drawing 0 covers output frames 0 .. 7 (tau < 3)
+    assert [s.t for s in steps[:8]] == [F(k, 15) * 2 for k in range(8)] and all(s.left == 0 and s.right == 3 for s in steps[1:8])
+    # the run of drawing 6 ends at the cut: its 7-8 output frames are copies of drawing 6
+    run6 = [s for n, s in enumerate(steps) if 15 <= n < 23]
+    assert run6 == [Step(6, 6, F(0))] * 8
+    assert retimed.cut_after(6) and not retimed.cut_after(3) and not retimed.cut_after(7)
+    assert retimed.timesteps(6) == ()
+
+
+def test_cuts_must_start_a_drawing_and_drawings_must_be_well_formed() -> None:
+    base = resolve(10, F(24), factor=2)
+    with pytest.raises(ValueError, match="crosses the cut after source frame 4"):
+        DrawingTiming(base, [0, 3, 6], cuts={4})
+    with pytest.raises(ValueError, match="first source frame"):
+        DrawingTiming(base, [1, 3])
+    with pytest.raises(ValueError, match="increasing"):
+        DrawingTiming(base, [0, 3, 3])
+    with pytest.raises(ValueError, match="increasing"):
+        DrawingTiming(base, [0, 10])
+    with pytest.raises(ValueError, match="outside the clip"):
+        DrawingTiming(base, [0, 3], cuts={9})
+    with pytest.raises(ValueError, match="got 3 frame durations"):
+        DrawingTiming(base, [0], durations=[F(1, 24)] * 3)
+
+
+def test_every_frame_a_drawing_is_the_plain_plan() -> None:
+    for kwargs in ({"factor": 3}, {"fps_num": 60000, "fps_den": 1001}, {"factor": 1}):
+        base = resolve(9, NTSC_FILM, **kwargs)
+        retimed = DrawingTiming(base, range(9), cuts={4})
+        assert _all_steps(retimed)[: base.outputs(4).start] == _all_steps(base)[: base.outputs(4).start]
+        for left in range(9):
+            if left != 4:
+                assert retimed.timesteps(left) == base.timesteps(left)
+
+
+def test_variable_frame_rate_ratio_mode_retimes_on_real_time() -> None:
+    durations = [F(1, 24), F(1, 12), F(1, 24), F(1, 8), F(1, 24), F(1, 24)]
+    starts = [sum(durations[:k], F(0)) for k in range(7)]
+    base = resolve(6, None, factor=2)
+    with pytest.raises(ValueError, match="needs every source frame's duration"):
+        DrawingTiming(base, [0, 2, 4])
+    retimed = DrawingTiming(base, [0, 2, 4], durations=durations)
+    steps = _check_retimed(retimed, base, durations)
+    assert steps == _brute_retimed(base, [0, 2, 4], set(), starts)
+    # output frame 3 is half-way through source frame 1 (which lasts 1/12 s): real time
+    # 1/24 + 1/24 = 1/12 of the 1/8 s between drawings 0 and 2
+    assert steps[3] == Step(0, 2, F(2, 3))
+    # every duration is the plain one: half of its own source frame's
+    assert [retimed.duration(n) for n in range(12)] == [d / 2 for d in durations for _ in range(2)]
+
+
+def test_variable_frame_rate_by_timestamps() -> None:
+    rng = random.Random(5)
+    for _ in range(40):
+        n_src = rng.randint(1, 20)
+        durations = [F(rng.randint(1, 5), rng.choice([24, 30, 1000])) for _ in range(n_src)]
+        base = resolve(n_src, None, fps_num=60, durations=durations)
+        drawings, cuts = _random_drawings(rng, n_src)
+        retimed = DrawingTiming(base, drawings, cuts, durations)
+        steps = _check_retimed(retimed, base, durations)
+        assert steps == _brute_retimed(base, drawings, cuts, list(base.starts))
+        total = sum((retimed.duration(n) for n in range(retimed.num_frames)), F(0))
+        assert total == sum((base.duration(n) for n in range(base.num_frames)), F(0))
+
+
+def test_resolve_reads_durations_only_when_needed_and_after_checking() -> None:
+    calls = []
+
+    def durations() -> list[Fraction]:
+        calls.append(1)
+        return [F(1, 24)] * 4
+
+    assert isinstance(resolve(4, F(24), fps_num=60, durations=durations), RatioTiming)
+    with pytest.raises(ValueError, match="must be positive"):
+        resolve(4, None, fps_num=-60, durations=durations)
+    assert calls == []
+    assert isinstance(resolve(4, None, fps_num=60, durations=durations), TimestampTiming)
+    assert calls == [1]

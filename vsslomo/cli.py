@@ -9,6 +9,7 @@ line on stderr and a non-zero exit code; set ``VSSLOMO_DEBUG=1`` to get tracebac
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 import os
 import shlex
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
 from . import __version__
+from . import backends as backends_lib
 from .backends import BACKENDS
 from .device import PRECISIONS
 from .render import Interrupted, RenderError
@@ -119,6 +121,11 @@ def _add_filter_options(p: argparse.ArgumentParser, *, rate: bool = True) -> Non
     g.add_argument("--sc", action=argparse.BooleanOptionalAction, default=True, help="scene-cut handling: no morphing across cuts (default: on; off for bench)")
     g.add_argument("--sc-threshold", type=_finite, help="scene-cut detector sensitivity (see the filter's docs)")
     g.add_argument("--threads", type=_whole(1, MAX_THREADS), help="VapourSynth worker threads (default: all cores)")
+    d = p.add_argument_group("animation held on twos and threes")
+    d.add_argument("--dedup", action="store_true", help="interpolate between the distinct drawings at their true times (held copies replaced; same length and rate)")
+    d.add_argument("--dedup-threshold", type=_finite, help="largest local change of a held copy, in (0, 1] (default 0.05)")
+    d.add_argument("--dedup-max-hold", type=_whole(2), help="longer runs of identical frames are real stillness, not holds (default: 2 seconds of frames)")
+    d.add_argument("--dedup-file", type=Path, help="keep the scan in this file and reuse it next time (refused if it belongs to another clip)")
 
 
 def _add_render_parser(sub: Any) -> None:
@@ -172,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="versions, devices, models and ffmpeg", description="Show versions, compute devices, models (with where their weights come from) and the ffmpeg in use.")
     i.add_argument("--no-load", action="store_true", help="don't try loading each model's weights")
+    i.add_argument("--checkpoint", type=Path, help="say what this weights file is (with --model: the family to read it as)")
+    i.add_argument("--model", default=None, help="the model to read --checkpoint as (default: try every family)")
     i.set_defaults(func=cmd_info)
 
     sub.add_parser("train", help="train a model (see `vsslomo train --help`)", add_help=False)
@@ -199,6 +208,12 @@ def _filter_kwargs(args: argparse.Namespace, *, rate: bool = True) -> dict[str, 
         kw["scale"] = args.scale
     if args.ensemble:
         kw["ensemble"] = True
+    tuning = {"dedup_threshold": args.dedup_threshold, "dedup_max_hold": args.dedup_max_hold, "dedup_file": args.dedup_file}
+    if args.dedup:
+        kw["dedup"] = True
+        kw.update({k: (str(v) if isinstance(v, Path) else v) for k, v in tuning.items() if v is not None})
+    elif any(v is not None for v in tuning.values()):
+        raise CliError("--dedup-threshold, --dedup-max-hold and --dedup-file need --dedup")
     return kw
 
 
@@ -254,6 +269,7 @@ def cmd_script(args: argparse.Namespace) -> int:
     """``vsslomo script``: print a ``.vpy`` doing what ``render`` would, with checked arguments."""
     from .render.ffmpeg import find_ffmpeg
     from .render.probe import check_input
+    from .render.scan import analyse
     from .render.script import vpy_text
     from .render.source import interpolated, open_source
 
@@ -266,7 +282,11 @@ def cmd_script(args: argparse.Namespace) -> int:
     if args.output is not None and args.output.exists() and args.output.resolve() == args.input.resolve():
         raise CliError("--output is the same file as INPUT; choose another name")
     kw = _filter_kwargs(args)
-    interpolated(open_source(args.input, args.threads), kw)  # the arguments are checked by building the graph
+    src = open_source(args.input, args.threads)
+    if kw.get("dedup"):
+        kw.setdefault("dedup_file", str(args.input.with_name(args.input.name + ".slomo.json")))
+        analyse(src, kw)  # the scan, kept in the sidecar the script names
+    interpolated(src, kw)  # the arguments are checked by building the graph
     text = vpy_text(args.input, kw, info.fps if args.slowmo else None)
     if args.output:
         try:
@@ -328,6 +348,56 @@ def cmd_bench(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- info
 
 
+def _list_models(load: bool) -> None:
+    """Every model with where its weights come from; RIFE 4.x as one entry with what is installed."""
+    from .models.rife4_versions import FAMILY as RIFE4
+    from .models.rife4_weights import find_installed, search_dirs
+    from .paths import user_weights_dir
+    from .registry import MODELS
+
+    print("models")
+    for name, spec in MODELS.items():
+        if spec.family == RIFE4:
+            continue
+        print(f"  {name:<11} {spec.description}")
+        print(f"  {'':<11} weights: {spec.weights}")
+        if load:
+            try:
+                status = f"loads: {getattr(spec.load(None), 'summary', 'ok')}"
+            except Exception as exc:  # any loader failure is reported, not raised
+                status = f"not usable here: {_first_line(exc)}"
+            print(f"  {'':<11} status:  {status}")
+    versions = [n for n, spec in MODELS.items() if spec.family == RIFE4 and n != RIFE4]
+    print(f"  {'rife4.x':<11} RIFE 4.x ({versions[0]} ... {versions[-1]}, lite, heavy): model='rife4.22' etc., or 'rife4' with checkpoint=")
+    found = find_installed()
+    if found:
+        for version, path in found:
+            print(f"  {'':<11} found:   {version:<11} {path}")
+    else:
+        folders = ", ".join(str(f) for f in search_dirs())
+        print(f"  {'':<11} found:   none (put flownet_v4.22.pkl etc. into {user_weights_dir(RIFE4)}; looked in {folders})")
+
+
+def _describe_checkpoint(path: Path, model: str | None) -> None:
+    """What a weights file is: the first family that reads it, and its summary."""
+    from .registry import MODELS, get_spec
+
+    try:
+        specs = [get_spec(model)] if model else [spec for name, spec in MODELS.items() if name == spec.family or name in ("rife", "superslomo")]
+    except KeyError as exc:
+        raise CliError(str(exc.args[0])) from None
+    problems = []
+    for spec in specs:
+        try:
+            module = spec.load(path)
+        except (ValueError, FileNotFoundError, OSError) as exc:
+            problems.append(f"{spec.name}: {_first_line(exc)}")
+            continue
+        print(f"{path}: model={spec.name!r} reads it: {getattr(module, 'summary', spec.description)}")
+        return
+    raise CliError(f"{path}: no model reads it ({'; '.join(problems)})")
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     """``vsslomo info``: versions, devices, models and ffmpeg."""
     import platform
@@ -359,20 +429,23 @@ def cmd_info(args: argparse.Namespace) -> int:
                 print(f"  cuda:{n}    {p.name}, {p.total_memory / 2**30:.1f} GiB")
         else:
             print("  CPU only (no CUDA device visible)")
-        print(f"  cpu       {os.cpu_count()} cores, torch uses {torch.get_num_threads()} threads")
-    from .registry import MODELS
+        from .engine import cpu_forwards
+        from .numerics import cpu_threads
 
-    print("models")
-    for name, spec in MODELS.items():
-        print(f"  {name:<11} {spec.description}")
-        print(f"  {'':<11} weights: {spec.weights}")
-        if not args.no_load and torch is not None:
-            try:
-                spec.load(None)
-                status = "found, loads"
-            except Exception as exc:  # any loader failure is reported, not raised
-                status = f"NOT usable: {_first_line(exc)}"
-            print(f"  {'':<11} status:  {status}")
+        print(f"  cpu       {os.cpu_count()} cores: {cpu_forwards(backends_lib.Eager())} forwards side by side, "
+              f"{cpu_threads()} intra-op thread(s) each ($VSSLOMO_CPU_THREADS)")
+    if torch is not None:
+        from .device import cpu_has_native_bf16, resolve
+
+        placement = resolve(None)
+        native = "native bf16" if cpu_has_native_bf16() else "no native bf16"
+        print(f"precision   default {placement.precision} on {placement.device} (CPU: {native})")
+        trt = importlib.util.find_spec("torch_tensorrt") is not None
+        print(f"backends    eager, compile (torch.compile), tensorrt ({'installed' if trt else 'not installed'})")
+    if args.checkpoint is not None:
+        _describe_checkpoint(args.checkpoint, args.model)
+        return 0
+    _list_models(load=not args.no_load and torch is not None)
     try:
         ffmpeg = find_ffmpeg()
         print(f"ffmpeg      {ffmpeg} ({ffmpeg_version(ffmpeg)})")

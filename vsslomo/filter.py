@@ -22,8 +22,8 @@ import vapoursynth as vs
 
 from . import backends, convert, engine, props, registry, timing
 from . import device as devices
-from .scene import validate_threshold
-from .vsscene import mark_scene_changes
+from .analysis.cuts import validate_threshold
+from .analysis.vsadapter import Dedup, mark_scene_changes
 
 FILTER_NAME = "slomo.Interpolate"
 SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
@@ -54,6 +54,10 @@ def interpolate(
     sc_threshold: float | None = None,
     scale: float = 1.0,
     ensemble: bool = False,
+    dedup: bool = False,
+    dedup_threshold: float | None = None,
+    dedup_max_hold: int | None = None,
+    dedup_file: str | None = None,
 ) -> vs.VideoNode:
     """Synthesize in-between frames of ``clip`` with a neural model.
 
@@ -73,11 +77,19 @@ def interpolate(
     ``sc``: scene-cut handling, detected and taken from upstream
     ``_SceneChangeNext/_SceneChangePrev``; across a cut the in-between frames are
     duplicates of the left frame. ``sc_threshold``: detector sensitivity (see
-    :func:`vsslomo.vsscene.mark_scene_changes`). ``scale``: flow resolution factor (0.5 for
+    :func:`vsslomo.analysis.vsadapter.mark_scene_changes`). ``scale``: flow resolution factor (0.5 for
     4K, 0.25 for 8K). ``ensemble``: average the model over time reversal and left-right
     mirroring (RIFE 4.x: the version's own ensemble): better quality, 2-4x the cost.
 
-    Output frames carry ``SlomoSourceFrame``, ``SlomoT`` and ``SlomoSceneChange``.
+    ``dedup``: animation held on twos/threes is re-timed: held copies are replaced by
+    in-betweens of the distinct drawings at their true times (one scan of the clip at
+    creation; see :mod:`vsslomo.analysis`). ``dedup_threshold``: largest local change of a
+    held copy (see :mod:`vsslomo.analysis.holds`); ``dedup_max_hold``: longer runs of
+    identical frames are real stillness; ``dedup_file``: a sidecar file keeping the scan
+    (read when it exists, written otherwise).
+
+    Output frames carry ``SlomoSourceFrame``, ``SlomoT`` and ``SlomoSceneChange``, and with
+    ``dedup`` also ``SlomoDrawings`` and ``SlomoHeld`` (see :mod:`vsslomo.props`).
     """
     clip = _check_clip(clip)
     spec = _check_model(model)
@@ -87,7 +99,8 @@ def interpolate(
     placement = _check_placement(device, _check_optional_bool("fp16", fp16), precision)
     chosen_backend = _check_backend(backend, placement)
     threshold = _check_threshold(sc_threshold)
-    plan = _plan(clip, factor, factor_num, factor_den, fps_num, fps_den)
+    holds = _check_dedup(clip, dedup, dedup_threshold, dedup_max_hold, dedup_file, use_cuts, threshold)
+    plan = _plan(clip, factor, factor_num, factor_den, fps_num, fps_den, durations=holds.durations if holds else None)
     checkpoint_path = _check_checkpoint(checkpoint)
     revision = Path(checkpoint_path).stat().st_mtime_ns if checkpoint_path else 0
     try:
@@ -95,7 +108,13 @@ def interpolate(
     except (ValueError, FileNotFoundError, OSError, RuntimeError, KeyError) as exc:
         raise _error(f"cannot load model {spec.name!r}: {_one_line(exc)}") from None
     clip = _cached(clip)
-    cuts = mark_scene_changes(clip, threshold) if use_cuts else None
+    if holds is not None:  # re-timed between distinct drawings; cuts from the same scan
+        try:
+            plan, cuts = holds.retime(plan)
+        except ValueError as exc:
+            raise _error(str(exc)) from None
+    else:
+        cuts = mark_scene_changes(clip, threshold) if use_cuts else None
     try:
         renderer = engine.Renderer(
             shared, plan, scale, use_ensemble, (clip.height, clip.width), capacity=max(4, 2 * vs.core.num_threads)
@@ -162,7 +181,7 @@ def _check_threshold(threshold: Any) -> float:
     try:
         return validate_threshold(threshold)
     except ValueError as exc:
-        raise _error(f"sc_threshold: {exc}") from None
+        raise _error(str(exc)) from None
 
 
 def _check_placement(device: Any, fp16: bool | None, precision: Any) -> devices.Placement:
@@ -183,6 +202,21 @@ def _check_backend(backend: Any, placement: devices.Placement) -> backends.Eager
         raise _error(str(exc)) from None
 
 
+def _check_dedup(
+    clip: vs.VideoNode, dedup: Any, threshold: Any, max_hold: Any, path: Any, sc: bool, sc_threshold: float
+) -> Dedup | None:
+    """The ``dedup`` analysis (arguments checked now; the clip is scanned when first needed)."""
+    if not _check_bool("dedup", dedup):
+        for name, value in (("dedup_threshold", threshold), ("dedup_max_hold", max_hold), ("dedup_file", path)):
+            if value is not None:
+                raise _error(f"{name} is given but dedup is off; add dedup=True")
+        return None
+    try:
+        return Dedup(clip, threshold, max_hold, path, sc, sc_threshold)
+    except ValueError as exc:
+        raise _error(str(exc)) from None
+
+
 def _check_checkpoint(checkpoint: Any) -> str | None:
     if checkpoint is None:
         return None
@@ -196,10 +230,10 @@ def _check_checkpoint(checkpoint: Any) -> str | None:
     return str(path.resolve())
 
 
-def _plan(clip: vs.VideoNode, *rate: Any) -> timing.Timing:
+def _plan(clip: vs.VideoNode, *rate: Any, durations: Callable[[], list[Fraction]] | None = None) -> timing.Timing:
+    """The timing plan; ``durations`` reads every frame's duration, called only when needed."""
     factor, factor_num, factor_den, fps_num, fps_den = rate
     source_fps = Fraction(clip.fps.numerator, clip.fps.denominator) if clip.fps.numerator else None
-    durations = _durations(clip) if timing.needs_durations(source_fps, fps_num) else None
     try:
         plan = timing.resolve(
             clip.num_frames,
@@ -209,7 +243,7 @@ def _plan(clip: vs.VideoNode, *rate: Any) -> timing.Timing:
             factor_den=factor_den,
             fps_num=fps_num,
             fps_den=fps_den,
-            durations=durations,
+            durations=durations or (lambda: _durations(clip)),
         )
     except ValueError as exc:
         raise _error(str(exc)) from None
@@ -381,8 +415,9 @@ class _Stamper:
         frame_props[props.SOURCE_FRAME] = step.left
         frame_props[props.T] = float(step.t)
         frame_props[props.SCENE_CHANGE] = int(cut)
+        frame_props.update(props.retiming(self.plan, n))  # dedup: drawings and held copies
         # Scene-change marks move to the output frames that really border the cut.
-        if step.t != 0:
+        if step.t != 0 or (n > 0 and self.plan.step(n - 1).left == step.left):  # dedup: copies of one drawing
             frame_props.pop(props.SCENE_CHANGE_PREV, None)
         last_of_pair = n + 1 >= self.plan.num_frames or self.plan.step(n + 1).left != step.left
         if not last_of_pair:

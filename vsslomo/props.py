@@ -1,6 +1,23 @@
-"""Names of the frame properties vsslomo reads and writes: one home for each."""
+"""Names of the frame props vsslomo reads and writes (one home for each name).
+
+Output frames of ``slomo.Interpolate`` carry:
+
+* ``SlomoSourceFrame`` (int): the source frame the output frame starts from (with
+  ``dedup=True``, the drawing before it);
+* ``SlomoT`` (float): the time between that frame and the next one (or the next drawing),
+  0 for a copy;
+* ``SlomoSceneChange`` (int): 1 when a scene cut lies between them (the frame is a copy);
+* with ``dedup=True`` also ``SlomoDrawings`` (int array ``[a, b]``): the distinct drawing
+  ``a`` the frame starts from (``SlomoSourceFrame``) and the drawing ``b`` it moves towards
+  at ``SlomoT`` (``b == a`` when there is none: after the last drawing or across a cut; at
+  ``SlomoT`` 0 the frame is a bit-exact copy of ``a``); and
+  ``SlomoHeld`` (int): 1 when the source frame at this output frame's time was a held copy
+  of an earlier drawing (the frame plain interpolation would have started from).
+"""
 
 from __future__ import annotations
+
+from . import timing
 
 # VapourSynth's reserved props.
 DURATION_NUM = "_DurationNum"
@@ -15,13 +32,21 @@ SAR_NUM = "_SARNum"
 SAR_DEN = "_SARDen"
 SCENE_CHANGE_NEXT = "_SceneChangeNext"
 SCENE_CHANGE_PREV = "_SceneChangePrev"
+"""VapourSynth's reserved scene-change props, set upstream by ``misc.SCDetect`` and others."""
 
-# Written by slomo.Interpolate on every output frame.
+# Written by slomo.Interpolate.
 SOURCE_FRAME = "SlomoSourceFrame"
-"""Int: the source frame the output frame starts from (its pair's left frame)."""
 T = "SlomoT"
-"""Float: the time in [0, 1) between that frame and the next; 0 for copies of the source."""
 SCENE_CHANGE = "SlomoSceneChange"
-"""Int: 1 when there is a cut after the pair's left frame (its in-between frames are copies)."""
 SCENE_SCORE = "SlomoSceneScore"
-"""Float (detection on): the cut detector's score of the pair, to help tune the threshold."""
+"""Float, on the cut marks of the detector only (not on output frames): a pair's score."""
+DRAWINGS = "SlomoDrawings"
+HELD = "SlomoHeld"
+
+
+def retiming(plan: timing.Timing, n: int) -> dict[str, int | list[int]]:
+    """The ``dedup`` props of output frame ``n`` (none for a plan that is not re-timed)."""
+    if not isinstance(plan, timing.DrawingTiming):
+        return {}
+    where = plan.provenance(n)
+    return {DRAWINGS: list(where.drawings), HELD: int(where.held)}

@@ -26,6 +26,19 @@ frame durations ``d_0 .. d_{N-1}`` (seconds) and their start times ``T_i = sum_{
     num_frames = ceil(D * F)        tau_n = n / F     i = max{i : T_i <= tau_n}
     t = (tau_n - T_i) / d_i         duration_n = 1 / F
 
+Re-timing between distinct drawings (:class:`DrawingTiming`, for animation held on twos,
+threes or mixed cadences) wraps either plan. Only some source frames start a new drawing
+(``drawings``: the first frame of every run of held copies); the others are copies of the
+drawing before them. Each drawing sits at the time ``T_a`` its run starts, and the output
+frame at time ``tau`` of the plain plan (``tau = T_i + t * d_i`` for its plain step
+``(i, t)``) lies between drawings ``a <= tau < b`` and is synthesized at::
+
+    t = (tau - T_a) / (T_b - T_a)       Step(a, b, t), or Step(a, a, 0) when t == 0
+
+After the last drawing, and across a scene cut (a cut always starts a new drawing), the
+output frames are copies of drawing ``a``: ``Step(a, a, 0)``. Frame count, rate and every
+duration are those of the wrapped plan.
+
 Fractions are always kept in lowest terms, so ``(f.numerator, f.denominator)`` can be
 written straight into VapourSynth's ``_DurationNum``/``_DurationDen`` (see :func:`normalize`).
 
@@ -40,7 +53,7 @@ import math
 import numbers
 import operator
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -49,6 +62,8 @@ __all__ = [
     "Timing",
     "RatioTiming",
     "TimestampTiming",
+    "DrawingTiming",
+    "Provenance",
     "resolve",
     "needs_durations",
     "normalize",
@@ -126,6 +141,14 @@ class Timing:
         """
         raise NotImplementedError
 
+    def outputs(self, left: int) -> range:
+        """Output frames whose time lies in source frame ``left``'s interval.
+
+        That is every output frame whose plain step has ``left`` as its left frame, the
+        tail included for the last source frame.
+        """
+        raise NotImplementedError
+
     def _tail(self) -> Step:
         last = self.source_frames - 1
         return Step(last, last, Fraction(0))
@@ -189,6 +212,11 @@ class RatioTiming(Timing):
             Fraction(n * den - left * num, num) for n in range(first, stop) if n * den != left * num
         )
 
+    def outputs(self, left: int) -> range:
+        left = _check_index(left, self.source_frames, "source frame")
+        stop = math.ceil((left + 1) * self.ratio)
+        return range(math.ceil(left * self.ratio), min(stop, self.num_frames))
+
 
 @dataclass(frozen=True)
 class TimestampTiming(Timing):
@@ -246,6 +274,159 @@ class TimestampTiming(Timing):
         stop = math.ceil(self.starts[left + 1] * self.fps)
         ts = ((Fraction(n) / self.fps - start) / d for n in range(first, stop))
         return tuple(t for t in ts if t > 0)
+
+    def outputs(self, left: int) -> range:
+        left = _check_index(left, self.source_frames, "source frame")
+        first = math.ceil(self.starts[left] * self.fps)
+        return range(first, min(math.ceil(self.starts[left + 1] * self.fps), self.num_frames))
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where a re-timed output frame comes from (see :meth:`DrawingTiming.provenance`)."""
+
+    drawings: tuple[int, int]
+    """``(a, b)``: the drawing ``a`` the frame starts from and the drawing ``b`` it moves
+    towards (``b == a`` when there is none: after the last drawing, or a cut after ``a``)."""
+    t: Fraction
+    """Time between the two drawings; 0 means the frame is a copy of ``a``."""
+    source: int
+    """The source frame the plain plan starts from at this output frame's time."""
+    held: bool
+    """Whether that source frame is a held copy (it does not start a drawing)."""
+
+
+@dataclass(frozen=True)
+class DrawingTiming(Timing):
+    """``base`` re-timed so that output frames interpolate between distinct drawings.
+
+    ``drawings``: the source frames that start a new drawing, increasing, starting with 0;
+    every other frame is a held copy of the drawing before it. ``cuts``: pairs ``i``
+    (``i -> i + 1``) with a scene cut, after which the output frames copy the drawing
+    before the cut; ``i + 1`` must start a drawing. ``durations``: every source frame's
+    duration (``None`` where unknown), needed when ``base`` is a ratio plan of a
+    variable-frame-rate clip; with it, :meth:`duration` gives exactly what ``base`` gives
+    for the plain step's source frame. See the module docstring for the mapping.
+    """
+
+    base: Timing
+    drawings: Sequence[int]
+    cuts: Collection[int] = ()
+    durations: Sequence[Fraction | None] | None = field(default=None, repr=False)
+    source_frames: int = field(init=False)
+    num_frames: int = field(init=False)
+    fps: Fraction | None = field(init=False)
+    ratio: Fraction | None = field(init=False)
+    starts: tuple[Fraction, ...] = field(init=False, repr=False)
+    """``T_0 .. T_N`` on the time axis the plain plan interpolates on."""
+
+    def __post_init__(self) -> None:
+        n_src = self.base.source_frames
+        drawings = tuple(operator.index(i) for i in self.drawings)
+        if not drawings or drawings[0] != 0:
+            raise ValueError("the first source frame must start a drawing")
+        if any(b <= a for a, b in zip(drawings, drawings[1:])) or drawings[-1] >= n_src:
+            raise ValueError(f"drawings must be increasing source frames below {n_src}")
+        starting = frozenset(drawings)
+        cuts = frozenset(operator.index(i) for i in self.cuts)
+        for i in sorted(cuts):
+            if not 0 <= i < n_src - 1:
+                raise ValueError(f"cut after source frame {i} is outside the clip")
+            if i + 1 not in starting:
+                raise ValueError(f"a run of held frames crosses the cut after source frame {i}")
+        durations = None if self.durations is None else tuple(
+            None if d is None else Fraction(d) for d in self.durations
+        )
+        if durations is not None and len(durations) != n_src:
+            raise ValueError(f"got {len(durations)} frame durations for a clip of {n_src} frames")
+        object.__setattr__(self, "drawings", drawings)
+        object.__setattr__(self, "cuts", cuts)
+        object.__setattr__(self, "durations", durations)
+        for name in ("source_frames", "num_frames", "fps", "ratio"):
+            object.__setattr__(self, name, getattr(self.base, name))
+        object.__setattr__(self, "starts", self._source_starts())
+
+    def _source_starts(self) -> tuple[Fraction, ...]:
+        if isinstance(self.base, TimestampTiming):
+            return self.base.starts
+        if self.base.fps is not None:  # constant rate: positions are times
+            return tuple(Fraction(i) for i in range(self.source_frames + 1))
+        if self.durations is None or any(d is None or d <= 0 for d in self.durations):
+            raise ValueError(
+                "re-timing a variable-frame-rate clip needs every source frame's duration "
+                "(_DurationNum/_DurationDen)"
+            )
+        starts = [Fraction(0)]
+        for d in self.durations:
+            starts.append(starts[-1] + d)  # type: ignore[operator]
+        return tuple(starts)
+
+    def _drawing(self, i: int) -> tuple[int, int | None]:
+        """The drawing ``a`` that source frame ``i`` shows and the next one (``None`` when
+        there is none to interpolate towards: the last drawing, or a cut after ``a``'s run)."""
+        k = bisect_right(self.drawings, i) - 1
+        a = self.drawings[k]
+        if k + 1 == len(self.drawings) or self.drawings[k + 1] - 1 in self.cuts:
+            return a, None
+        return a, self.drawings[k + 1]
+
+    def _time(self, plain: Step) -> Fraction:
+        start = self.starts[plain.left]
+        if plain.t == 0:
+            return start
+        return start + plain.t * (self.starts[plain.left + 1] - start)
+
+    def step(self, n: int) -> Step:
+        plain = self.base.step(n)
+        a, b = self._drawing(plain.left)
+        if b is None:
+            return Step(a, a, Fraction(0))
+        t = (self._time(plain) - self.starts[a]) / (self.starts[b] - self.starts[a])
+        return Step(a, b, t) if t else Step(a, a, t)
+
+    def duration(self, n: int, source_duration: Fraction | None = None) -> Fraction:
+        """Duration of output frame ``n``, exactly as the plain plan gives it.
+
+        With ``durations`` known, ``source_duration`` is ignored: the plain plan's own
+        source frame (not drawing ``step(n).left``) decides.
+        """
+        if self.durations is not None:
+            known = self.durations[self.base.step(n).left]
+            source_duration = known if known is not None else source_duration
+        return self.base.duration(n, source_duration)
+
+    def outputs(self, left: int) -> range:
+        """Output frames whose step starts from ``left`` (empty unless it starts a drawing)."""
+        left = _check_index(left, self.source_frames, "source frame")
+        k = bisect_right(self.drawings, left) - 1
+        if self.drawings[k] != left:
+            return range(0)
+        last = self.drawings[k + 1] - 1 if k + 1 < len(self.drawings) else self.source_frames - 1
+        return range(self.base.outputs(left).start, self.base.outputs(last).stop)
+
+    def timesteps(self, left: int) -> tuple[Fraction, ...]:
+        ts = {s.t for s in map(self.step, self.outputs(left))}
+        ts.discard(Fraction(0))
+        return tuple(sorted(ts))
+
+    def is_drawing(self, i: int) -> bool:
+        """Whether source frame ``i`` starts a drawing (is not a held copy)."""
+        i = _check_index(i, self.source_frames, "source frame")
+        return self.drawings[bisect_right(self.drawings, i) - 1] == i
+
+    def cut_after(self, left: int) -> bool:
+        """Whether a scene cut ends the run of drawing ``left`` (its frames are then copies)."""
+        left = _check_index(left, self.source_frames, "source frame")
+        if not self.is_drawing(left):
+            return False
+        k = bisect_right(self.drawings, left)
+        return k < len(self.drawings) and self.drawings[k] - 1 in self.cuts
+
+    def provenance(self, n: int) -> Provenance:
+        """The drawings, time and plain source frame of output frame ``n``."""
+        plain = self.base.step(n)
+        a, b = self._drawing(plain.left)
+        t = self.step(n).t
+        return Provenance((a, a if b is None else b), t, plain.left, not self.is_drawing(plain.left))
 
 
 def _whole(name: str, value: object, hint: Callable[[Fraction], str]) -> int:
@@ -306,7 +487,7 @@ def resolve(
     factor_den: int | None = None,
     fps_num: int | None = None,
     fps_den: int | None = None,
-    durations: Sequence[Fraction] | None = None,
+    durations: Sequence[Fraction] | Callable[[], Sequence[Fraction]] | None = None,
 ) -> Timing:
     """Build the :class:`Timing` of the filter's user arguments.
 
@@ -317,7 +498,9 @@ def resolve(
 
     ``source_fps`` None or 0 marks a variable-frame-rate clip. A target fps on such a clip
     samples the source by timestamps and needs ``durations`` (one per source frame, in
-    seconds); see :func:`needs_durations`. ``durations`` is ignored otherwise.
+    seconds); see :func:`needs_durations`. ``durations`` is ignored otherwise. It may be a
+    function returning them, called only once the other arguments have been checked and
+    only when they are needed (reading every frame's duration is a pass over the clip).
 
     Raises ``ValueError`` with a message saying how to fix the arguments.
     """
@@ -348,6 +531,8 @@ def resolve(
             )
         target = Fraction(num, den)
         if src_fps is None:
+            if callable(durations):
+                durations = durations()
             if durations is None:
                 raise ValueError(
                     "the clip has a variable frame rate, so a target fps needs the source "

@@ -18,6 +18,7 @@ are bit-identical to it (the numerics do not depend on the thread layout either,
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from collections.abc import Callable
@@ -35,7 +36,7 @@ from .layout import Layout
 from .manifest import MANIFEST_NAME, Manifest, differences, work_dir
 from .plan import Prepared, RenderRequest, Summary, output_rate, prepare
 from .progress import Bar
-from .scan import analyse, source_fps
+from .scan import analyse, source_fps, with_dedup_file
 from .scheduler import Scheduler, file_problem
 from .settings import render_settings
 from .source import open_source
@@ -62,15 +63,20 @@ def render(request: RenderRequest, options: ClusterOptions, note: Callable[[str]
     """Interpolate ``request.source`` into ``request.output`` over a pool of workers."""
     from . import cluster
 
-    prepared = prepare(request)
     folder = work_dir(request.output)
+    kwargs, _ = with_dedup_file(request.filter_kwargs, folder)  # workers read the driver's scan from there
+    prepared = prepare(dataclasses.replace(request, filter_kwargs=kwargs))
+    request = prepared.request
     if folder.exists() and not options.resume and not request.overwrite:
         raise RenderError(f"{folder}: holds an unfinished render of {request.output.name}; add --resume to continue it, or -y to start over")
+    fresh = not (options.resume and (folder / MANIFEST_NAME).exists())
+    if fresh and folder.exists():
+        shutil.rmtree(folder)  # starting over (-y): nothing of the old render is kept, its scan neither
     start = time.perf_counter()
     with sigterm_as_interrupt():
         started_ray = cluster.connect(options.address) if options.ray else False
         try:
-            plan = _plan(prepared, options)
+            plan = _planned(prepared, options, folder)
             for line in prepared.streams.notices:
                 note(line)
             detail = _distribute(prepared, options, note, plan)
@@ -80,13 +86,25 @@ def render(request: RenderRequest, options: ClusterOptions, note: Callable[[str]
     return Summary(request.output, plan.frames, plan.fps, time.perf_counter() - start, detail)
 
 
+def _planned(prepared: Prepared, options: ClusterOptions, folder: Path) -> "ChunkPlan":
+    """:func:`_plan` with the work folder there for the dedup scan, and gone again if planning fails."""
+    folder.mkdir(exist_ok=True)
+    try:
+        return _plan(prepared, options)
+    except BaseException:
+        if not (folder / MANIFEST_NAME).exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
 def _plan(prepared: Prepared, options: ClusterOptions) -> "ChunkPlan":
     """The analysis pass, the timing plan and the chunks."""
     request = prepared.request
     src = open_source(request.source, request.threads)
     analysis = analyse(src, request.filter_kwargs, request.quiet)
     try:
-        plan = timing_plan(src.num_frames, source_fps(src), request.filter_kwargs, analysis.durations)
+        plan = timing_plan(src.num_frames, source_fps(src), request.filter_kwargs, analysis.durations,
+                           analysis.drawings, analysis.cuts, analysis.frame_durations)
     except ValueError as exc:
         raise RenderError(f"slomo.Interpolate: {exc}") from None
     fps = output_rate(prepared, plan.fps, source_fps(src))
@@ -162,9 +180,7 @@ def _open_manifest(folder: Path, settings: dict[str, Any], chunks: list[Chunk], 
             part.unlink(missing_ok=True)
         old.save()
         return old
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir()
+    folder.mkdir(exist_ok=True)  # emptied by render() when starting over; it may hold the dedup scan
     manifest = Manifest(folder=folder, settings=settings, chunks=chunks)
     manifest.save()
     return manifest

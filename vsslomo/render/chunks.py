@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from ..timing import Timing, resolve
+from ..timing import DrawingTiming, Timing, resolve
 
 RATE_KEYS = ("factor", "factor_num", "factor_den", "fps_num", "fps_den")
 """The filter arguments that set the output rate (see :func:`vsslomo.timing.resolve`)."""
@@ -104,14 +104,24 @@ def longest_first(chunks: Sequence[Chunk]) -> list[Chunk]:
     return sorted(chunks, key=lambda c: (-c.frames, c.index))
 
 
-def timing_plan(num_frames: int, source_fps: Fraction | None, filter_kwargs: Mapping[str, Any], durations: Sequence[Fraction] | None) -> Timing:
+def timing_plan(
+    num_frames: int,
+    source_fps: Fraction | None,
+    filter_kwargs: Mapping[str, Any],
+    durations: Sequence[Fraction] | None,
+    drawings: Sequence[int] | None = None,
+    cuts: Sequence[int] = (),
+    frame_durations: Sequence[Fraction | None] | None = None,
+) -> Timing:
     """The filter's timing plan for these arguments: the one source of every chunk's output range.
 
     Takes the rate arguments from ``filter_kwargs`` (the others don't move frames in time);
-    raises ``ValueError`` as :func:`vsslomo.timing.resolve` does. A filter argument that
-    re-times frames (the coming ``dedup``, from holds in :class:`.scan.Analysis`) must be
-    turned into its plan here too; until it is, workers refuse to render, because their
-    filter's length differs from this plan's (see :class:`.job.ChunkRenderer`).
+    raises ``ValueError`` as :func:`vsslomo.timing.resolve` does. With ``drawings`` (the
+    ``dedup`` analysis) the plan is re-timed between them, across ``cuts``, exactly as the
+    filter re-times it (:class:`vsslomo.timing.DrawingTiming`).
     """
     rate = {k: filter_kwargs[k] for k in RATE_KEYS if k in filter_kwargs}
-    return resolve(num_frames, source_fps, durations=durations, **rate)
+    plan = resolve(num_frames, source_fps, durations=durations, **rate)
+    if drawings is None:
+        return plan
+    return DrawingTiming(plan, drawings, cuts, frame_durations)

@@ -55,8 +55,14 @@ def vpy_text(source: Path, kw: Mapping[str, Any], slowmo_fps: Fraction | None = 
     lines += [
         '    # "cpu", "cuda", "cuda:1"; None picks CUDA when available.',
         f"    device={kw.get('device')!r},",
-        "    # Half precision; None means on for CUDA, off for CPU.",
-        f"    fp16={kw.get('fp16')!r},",
+    ]
+    if kw.get("fp16") is not None:
+        lines.append(f"    fp16={kw['fp16']!r},  # half precision (precision='fp16'); False: full precision")
+    lines += [
+        '    # "auto": fp16 on CUDA, bf16 on CPUs with native bfloat16, else fp32; or "fp32", "fp16", "bf16".',
+        f"    precision={kw.get('precision', 'auto')!r},",
+        '    # "eager", "compile" (torch.compile) or "tensorrt" (NVIDIA GPUs).',
+        f"    backend={kw.get('backend', 'eager')!r},",
         "    # Scene cuts: no morphing across them (the frames before a cut are repeated).",
         f"    sc={bool(kw.get('sc', True))!r},",
     ]
@@ -67,8 +73,17 @@ def vpy_text(source: Path, kw: Mapping[str, Any], slowmo_fps: Fraction | None = 
         f"    scale={kw.get('scale', 1.0)!r},",
         "    # Average over time reversal and mirroring: better quality, 4x the model cost.",
         f"    ensemble={bool(kw.get('ensemble', False))!r},",
-        ")",
     ]
+    if kw.get("dedup"):
+        lines += [
+            "    # Animation on twos/threes: in-betweens of the distinct drawings at their true times.",
+            "    dedup=True,",
+            f"    dedup_file={str(Path(kw['dedup_file']).resolve())!r},  # the scan, kept for the next run",
+        ]
+        for name in ("dedup_threshold", "dedup_max_hold"):
+            if kw.get(name) is not None:
+                lines.append(f"    {name}={kw[name]!r},")
+    lines.append(")")
     if slowmo_fps is not None:
         lines += [
             "",

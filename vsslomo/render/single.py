@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable
 from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .encode import PIX_FMTS, atomic_output, build_encode_command, encodable, frame_writer, raw_input, run_encode, sigterm_as_interrupt
-from .plan import RenderRequest, Summary, final_job, output_rate, prepare
+from .plan import Prepared, RenderRequest, Summary, final_job, output_rate, prepare
 from .progress import Bar
+from .scan import analyse, with_dedup_file
 from .source import interpolated, open_source
+
+if TYPE_CHECKING:
+    import vapoursynth as vs
 
 
 def render(request: RenderRequest, note: Callable[[str], None], debug: Callable[[str], None] | None = None) -> Summary:
@@ -20,7 +27,17 @@ def render(request: RenderRequest, note: Callable[[str], None], debug: Callable[
     """
     prepared = prepare(request)
     src = open_source(request.source, request.threads)
-    clip = interpolated(src, request.filter_kwargs)
+    with tempfile.TemporaryDirectory(prefix="vsslomo-render-") as scratch:
+        filter_kwargs, _ = with_dedup_file(request.filter_kwargs, Path(scratch))
+        if filter_kwargs.get("dedup"):
+            analyse(src, filter_kwargs, request.quiet)  # the one scan, with its progress bar, kept for the filter
+        return _render(request, prepared, src, interpolated(src, filter_kwargs), note, debug)
+
+
+def _render(
+    request: RenderRequest, prepared: Prepared, src: "vs.VideoNode", clip: "vs.VideoNode",
+    note: Callable[[str], None], debug: Callable[[str], None] | None,
+) -> Summary:
     source_fps = Fraction(src.fps.numerator, src.fps.denominator) if src.fps.numerator else None
     plan_fps = Fraction(clip.fps.numerator, clip.fps.denominator) if clip.fps.numerator else None
     fps = output_rate(prepared, plan_fps, source_fps)
