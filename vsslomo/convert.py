@@ -52,7 +52,7 @@ def to_model_clip(clip: vs.VideoNode, info: ColorInfo) -> vs.VideoNode:
     if clip.format.id == target.id:
         return clip
     return vs.core.resize.Bicubic(
-        _tagged(clip, info), format=target.id, **_matrices(info.matrix, 0), range_in_s=info.range_name, range_s="full"
+        tagged(clip, info), format=target.id, **_matrices(info.matrix, 0), range_in_s=info.range_name, range_s="full"
     )
 
 
@@ -79,7 +79,7 @@ def _float_format(like: vs.VideoNode) -> vs.VideoFormat:
 def to_float_native(clip: vs.VideoNode, info: ColorInfo) -> vs.VideoNode:
     """``clip`` as 32-bit float in its own colour family and subsampling (no resampling)."""
     return vs.core.resize.Point(
-        _tagged(clip, info), format=_float_format(clip).id, **_matrices(info.matrix, info.matrix), range_in_s=info.range_name
+        tagged(clip, info), format=_float_format(clip).id, **_matrices(info.matrix, info.matrix), range_in_s=info.range_name
     )
 
 
@@ -111,13 +111,19 @@ def from_model_clip_with_residual(
     return vs.core.resize.Point(out, format=like.format.id, **_matrices(info.matrix, info.matrix), range_s=info.range_name)
 
 
-def _tagged(clip: vs.VideoNode, info: ColorInfo) -> vs.VideoNode:
-    """``clip`` with colour tags the conversions can trust (zimg prefers frame tags to its
-    arguments, and fails on unusable ones: an RGB clip tagged BT.709, a matrix of 100, an
-    unknown transfer). Only the model's branch of the graph sees these; output frames keep
-    the source frames' own props."""
-    clean = vs.core.std.RemoveFrameProps(clip, [props.MATRIX, props.TRANSFER, props.PRIMARIES])
-    return clean if info.matrix is None else vs.core.std.SetFrameProps(clean, **{props.MATRIX: info.matrix})
+def tagged(clip: vs.VideoNode, info: ColorInfo) -> vs.VideoNode:
+    """``clip`` with colour tags the conversions can trust: ``info``'s matrix and range.
+
+    zimg prefers frame tags to its arguments and fails on unusable ones (an RGB clip tagged
+    BT.709, a matrix of 100, an unknown transfer, ``_Range=7``). Only the branches of the graph
+    that are converted see these (the model's, the analysis thumbnails); output frames keep
+    the source frames' own props.
+    """
+    clean = vs.core.std.RemoveFrameProps(clip, [props.MATRIX, props.TRANSFER, props.PRIMARIES, props.RANGE])
+    tags: dict[str, int] = {props.RANGE: int(info.full_range)}
+    if info.matrix is not None:
+        tags[props.MATRIX] = info.matrix
+    return vs.core.std.SetFrameProps(clean, **tags)
 
 
 def _matrices(matrix_in: int | None, matrix: int | None) -> dict[str, int]:

@@ -269,15 +269,21 @@ def _check_limits(clip: vs.VideoNode, plan: timing.Timing) -> None:
 
 def _source_duration(frame_props: vs.FrameProps, n: int) -> Fraction | None:
     """Frame ``n``'s duration from its props; ``None`` if absent; refuses invalid ones."""
-    num, den = frame_props.get(props.DURATION_NUM), frame_props.get(props.DURATION_DEN)
-    if num is None and den is None:
-        return None
-    if not isinstance(num, int) or not isinstance(den, int) or num <= 0 or den <= 0:
+    try:
+        return props.duration(frame_props)
+    except ValueError:
+        num, den = frame_props.get(props.DURATION_NUM), frame_props.get(props.DURATION_DEN)
         raise _error(
             f"source frame {n} has duration {num}/{den}; every frame needs a positive "
             "_DurationNum/_DurationDen (fix the source or give the clip a constant rate with core.std.AssumeFPS)"
-        )
-    return Fraction(num, den)
+        ) from None
+
+
+def _valid_duration(frame_props: vs.FrameProps) -> Fraction | None:
+    try:
+        return props.duration(frame_props)
+    except ValueError:
+        return None
 
 
 def _durations(clip: vs.VideoNode) -> list[Fraction]:
@@ -406,9 +412,12 @@ class _Stamper:
         frame_props = out.props
         frame_props.clear()
         frame_props.update(source_props)
-        source_duration = _source_duration(source_props, step.left)
-        if source_duration is None and not self.constant_rate and self.plan.ratio is not None:
-            raise _missing_duration(step.left)
+        if self.constant_rate:  # an unusable duration prop is replaced by the clip's rate
+            source_duration = _valid_duration(source_props)
+        else:
+            source_duration = _source_duration(source_props, step.left)
+            if source_duration is None and self.plan.ratio is not None:
+                raise _missing_duration(step.left)
         duration = self.plan.duration(n, source_duration)
         frame_props[props.DURATION_NUM] = duration.numerator
         frame_props[props.DURATION_DEN] = duration.denominator

@@ -17,6 +17,9 @@ Output frames of ``slomo.Interpolate`` carry:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from fractions import Fraction
+
 from . import timing
 
 # VapourSynth's reserved props.
@@ -50,3 +53,17 @@ def retiming(plan: timing.Timing, n: int) -> dict[str, int | list[int]]:
         return {}
     where = plan.provenance(n)
     return {DRAWINGS: list(where.drawings), HELD: int(where.held)}
+
+
+def duration(frame_props: Mapping[str, object]) -> Fraction | None:
+    """A frame's ``_DurationNum/_DurationDen`` in seconds; ``None`` when neither is set.
+
+    Raises :class:`ValueError` when they are set but are not two positive integers.
+    """
+    num, den = frame_props.get(DURATION_NUM), frame_props.get(DURATION_DEN)
+    if num is None and den is None:
+        return None
+    valid = all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (num, den))
+    if not valid:
+        raise ValueError(f"invalid duration {num}/{den}")
+    return Fraction(num, den)  # type: ignore[arg-type]

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import vapoursynth as vs
 
-from .. import props, timing
+from .. import convert, props, timing
 from . import cuts, features, holds, measurements, sidecar
 
 Progress = Callable[[int, int], None]
@@ -54,7 +54,8 @@ def thumbnails(clip: vs.VideoNode) -> vs.VideoNode:
     """The analysis thumbnails of ``clip``: GRAYS luma, :func:`.features.thumbnail_size`."""
     tw, th = features.thumbnail_size(clip.width, clip.height)
     kwargs = {"matrix_s": "709"} if clip.format.color_family == vs.RGB else {}
-    return vs.core.resize.Bilinear(clip, tw, th, format=vs.GRAYS, **kwargs)
+    info = convert.color_info(clip, clip.get_frame(0).props)  # unusable colour tags never stop the scan
+    return vs.core.resize.Bilinear(convert.tagged(clip, info), tw, th, format=vs.GRAYS, **kwargs)
 
 
 def clip_key(clip: vs.VideoNode) -> measurements.ClipKey:
@@ -165,11 +166,12 @@ def mark_scene_changes(clip: vs.VideoNode, threshold: float | None = None, detec
 # --- one scan over the whole clip -----------------------------------------------------
 
 
-def _duration(frame_props: vs.FrameProps) -> Fraction | None:
-    num, den = frame_props.get("_DurationNum"), frame_props.get("_DurationDen")
-    if not num or not den:
+def _duration(frame_props: Mapping[str, object]) -> Fraction | None:
+    """The frame's duration, ``None`` when it has none or an unusable one."""
+    try:
+        return props.duration(frame_props)
+    except ValueError:
         return None
-    return Fraction(int(num), int(den))  # type: ignore[call-overload]
 
 
 def scan(clip: vs.VideoNode, progress: Progress | None = None) -> measurements.Measurements:
@@ -312,7 +314,7 @@ class Dedup:
         for n, d in enumerate(found):
             if d is None:
                 raise ValueError(
-                    f"the clip has a variable frame rate but frame {n} has no _DurationNum/_DurationDen; "
+                    f"the clip has a variable frame rate but frame {n} has no valid _DurationNum/_DurationDen; "
                     "use a source filter that sets frame durations, or give the clip a constant rate "
                     "with core.std.AssumeFPS"
                 )

@@ -50,6 +50,7 @@ def analyse(clip: "vs.VideoNode", filter_kwargs: Mapping[str, Any], quiet: bool 
         return _analyse_holds(clip, filter_kwargs, quiet)
     from ..analysis.vsadapter import mark_scene_changes
     from ..props import SCENE_CHANGE
+    from ..props import duration as frame_duration
 
     detect = filter_kwargs.get("sc", True) is not False
     need_durations = timing.needs_durations(source_fps(clip), filter_kwargs.get("fps_num"))
@@ -68,10 +69,13 @@ def analyse(clip: "vs.VideoNode", filter_kwargs: Mapping[str, Any], quiet: bool 
             if detect and props.get(SCENE_CHANGE):
                 cuts.append(n)
             if need_durations:
-                num, den = props.get("_DurationNum"), props.get("_DurationDen")
-                if not isinstance(num, int) or not isinstance(den, int) or num <= 0 or den <= 0:
+                try:
+                    duration = frame_duration(props)
+                except ValueError:
+                    duration = None
+                if duration is None:
                     raise RenderError(f"the source has a variable frame rate but frame {n} has no valid duration; give it a constant rate, or use --factor")
-                durations.append(Fraction(num, den))
+                durations.append(duration)
             bar.advance()
     return Analysis(cuts=tuple(cuts), durations=tuple(durations) if need_durations else None)
 
