@@ -28,9 +28,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vsslomo.render.ffmpeg import find_ffmpeg  # noqa: E402
-
 from footage import check_not_reserved, opencv_doc_videos  # noqa: E402
+
+from vsslomo.render.ffmpeg import find_ffmpeg  # noqa: E402
 
 
 def splice(videos: list[Path], out: Path, width: int, seconds: float, rate: int) -> None:

@@ -35,7 +35,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 import traceback
 from collections.abc import Callable

@@ -32,11 +32,11 @@ import vapoursynth as vs
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import vsslomo  # noqa: E402
-from vsslomo import evaluate  # noqa: E402
-
 from footage import DEFAULT_CACHE, check_not_reserved, opencv_doc_videos  # noqa: E402
 from quality import load, minterpolate, mvtools  # noqa: E402
+
+import vsslomo  # noqa: E402
+from vsslomo import evaluate  # noqa: E402
 
 HELD_OUT_VIDEOS = ("vtest.avi",)
 """Videos no recipe trains on: the static-camera street scene (people walking, many small

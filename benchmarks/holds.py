@@ -43,12 +43,12 @@ import vapoursynth as vs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from footage import check_not_reserved, opencv_doc_videos  # noqa: E402
+
 import vsslomo  # noqa: E402
 from vsslomo import convert, registry  # noqa: E402
 from vsslomo.analysis.vsadapter import scan  # noqa: E402
 from vsslomo.evaluate import frame_to_rgb, psnr, to_rgb24  # noqa: E402
-
-from footage import check_not_reserved, opencv_doc_videos  # noqa: E402
 
 core = vs.core
 FPS = Fraction(24000, 1001)

@@ -21,9 +21,10 @@ import vapoursynth as vs
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from test_holds import MIXED, cadence_frames, x264  # noqa: E402
+
 from vsslomo.analysis import holds  # noqa: E402
 from vsslomo.analysis.vsadapter import scan  # noqa: E402
-from test_holds import MIXED, cadence_frames, x264  # noqa: E402
 
 ENCODINGS = ((30, 0.0), (30, 0.01), (33, 0.01), (36, 0.0), (36, 0.01), (40, 0.0))
 OPENED = {1, 2, 12, 13, 21, 22}

@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         for size in args.sizes.split(","):
             model = IFRNet(size).eval()
             methods = {
-                f"{enc}, {dec}": (lambda c=cache, b=batch: run_ifrnet(model, stream, ts, c, b))
+                f"{enc}, {dec}": (lambda m=model, c=cache, b=batch: run_ifrnet(m, stream, ts, c, b))
                 for enc, cache in (("pair-enc", False), ("frame-enc", True))
                 for dec, batch in (("per-t", False), ("batch", True))
             }

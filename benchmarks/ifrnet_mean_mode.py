@@ -29,11 +29,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from footage import check_not_reserved, opencv_doc_videos  # noqa: E402
+
 from vsslomo.models.checkpoint import CheckpointError  # noqa: E402
 from vsslomo.models.ifrnet import frame_mean, load_ifrnet, psnr  # noqa: E402
 from vsslomo.train.data import read_video  # noqa: E402
-
-from footage import check_not_reserved, opencv_doc_videos  # noqa: E402
 
 
 def to_tensor(frame: np.ndarray, multiple: int) -> torch.Tensor:

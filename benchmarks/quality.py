@@ -39,14 +39,14 @@ import vapoursynth as vs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from footage import DEFAULT_CACHE, check_not_reserved, opencv_doc_videos  # noqa: E402
+
 import vsslomo  # noqa: E402
 from vsslomo import evaluate  # noqa: E402
 from vsslomo.render.encode import PIX_FMTS  # noqa: E402
 from vsslomo.render.ffmpeg import find_ffmpeg  # noqa: E402
 from vsslomo.render.source import open_source  # noqa: E402
 from vsslomo.train.data import split_segments  # noqa: E402
-
-from footage import DEFAULT_CACHE, check_not_reserved, opencv_doc_videos  # noqa: E402
 
 # The split `vsslomo train` used for the shipped weights (--window 5, --val-fraction 0.1).
 TRAIN_WINDOW, VAL_FRACTION = 5, 0.1

@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
                 if k:  # pair 0 warms up (allocator, first-call costs)
                     times[name].append(elapsed)
             if k and head:
-                head_times.append(timed(lambda: ours.encode(frames[k + 1])))
+                head_times.append(timed(lambda k=k: ours.encode(frames[k + 1])))
     per_frame = {name: statistics.median(values) / len(TIMESTEPS) for name, values in times.items()}
     base = per_frame["vs-rife reference network"]
 

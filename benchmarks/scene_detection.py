@@ -35,11 +35,11 @@ import vapoursynth as vs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from footage import check_not_reserved, opencv_doc_videos  # noqa: E402
+
 from vsslomo import props  # noqa: E402
 from vsslomo.analysis import cuts, features  # noqa: E402
 from vsslomo.analysis.vsadapter import mark_scene_changes, scan  # noqa: E402
-
-from footage import check_not_reserved, opencv_doc_videos  # noqa: E402
 
 SWEEP = (0.006, 0.008, 0.010, 0.012, 0.015, 0.020, 0.030, 0.050)
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -25,10 +25,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from footage import check_not_reserved, opencv_doc_videos  # noqa: E402
+
 from vsslomo.train.data import read_video, split_segments, to_tensor  # noqa: E402
 from vsslomo.train.metrics import psnr, ssim  # noqa: E402
-
-from footage import check_not_reserved, opencv_doc_videos  # noqa: E402
 
 Method = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

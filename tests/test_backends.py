@@ -8,13 +8,12 @@ import numpy as np
 import pytest
 import torch
 import vapoursynth as vs
+from conftest import frame_planes
 
 import vsslomo
 from vsslomo import backends, device, engine
 from vsslomo.demo import demo_clip
 from vsslomo.models.superslomo import SuperSloMo
-
-from conftest import frame_planes
 
 core = vs.core
 

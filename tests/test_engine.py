@@ -9,16 +9,14 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-import torch
 import vapoursynth as vs
+from conftest import frame_planes
 
 import vsslomo
 from vsslomo import engine, timing
-from vsslomo.device import Placement
 from vsslomo.backends import Eager
 from vsslomo.demo import demo_clip
-
-from conftest import frame_planes
+from vsslomo.device import Placement
 
 core = vs.core
 

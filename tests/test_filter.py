@@ -9,12 +9,11 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import vapoursynth as vs
+from conftest import frame_planes, frames_equal
 
 import vsslomo
 from vsslomo import engine, registry
 from vsslomo.demo import demo_clip, render
-
-from conftest import frame_planes, frames_equal
 from vsslomo.evaluate import psnr
 
 core = vs.core

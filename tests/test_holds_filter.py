@@ -14,15 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import vapoursynth as vs
+from conftest import frame_planes, frames_equal
+from test_holds import cadence_frames, clip_from
 
 import vsslomo
 from vsslomo import props, registry
 from vsslomo.analysis import vsadapter
 from vsslomo.demo import render
 from vsslomo.evaluate import psnr
-
-from conftest import frame_planes, frames_equal
-from test_holds import cadence_frames, clip_from
 
 core = vs.core
 REPO = Path(__file__).resolve().parents[1]

@@ -32,11 +32,7 @@ LEAK_MARKERS = ("still exist", "still allocated", "leak")
 
 
 def _plugin_loaded() -> bool:
-    try:
-        vs.core.slomo
-    except AttributeError:
-        return False
-    return True
+    return hasattr(vs.core, "slomo")
 
 
 pytestmark = pytest.mark.skipif(

@@ -14,7 +14,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from render_clips import FFPROBE, RENDER_ARGS, assert_same_render, command, cut_clip, env, kill_mid_chunk, reference, wait_for, work_folder  # noqa: F401
+from render_clips import (  # noqa: F401
+    FFPROBE,
+    RENDER_ARGS,
+    assert_same_render,
+    command,
+    cut_clip,
+    env,
+    kill_mid_chunk,
+    reference,
+    wait_for,
+    work_folder,
+)
 
 ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'vsslomo[ray]' (CI installs it)")
 

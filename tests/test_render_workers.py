@@ -14,7 +14,18 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from render_clips import RENDER_ARGS, assert_same_render, command, cut_clip, env, kill_mid_chunk, reference, vsslomo, wait_for, work_folder  # noqa: F401
+from render_clips import (  # noqa: F401
+    RENDER_ARGS,
+    assert_same_render,
+    command,
+    cut_clip,
+    env,
+    kill_mid_chunk,
+    reference,
+    vsslomo,
+    wait_for,
+    work_folder,
+)
 
 pytestmark = pytest.mark.skipif(
     __import__("render_clips").FFPROBE is None, reason="needs ffprobe to check the results"

@@ -38,8 +38,8 @@ def reference():
     shadowed = {name: sys.modules.pop(name) for name in list(sys.modules) if name.split(".")[0] in ("model", "train_log")}
     sys.path.insert(0, ref_root)
     try:
-        from train_log.IFNet_HDv3 import IFNet
         from model.warplayer import warp
+        from train_log.IFNet_HDv3 import IFNet
     finally:
         sys.path.remove(ref_root)
         for name in [n for n in sys.modules if n.split(".")[0] in ("model", "train_log")]:

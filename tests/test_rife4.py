@@ -371,9 +371,7 @@ def test_damaged_checkpoints_get_a_filter_error(damage: str, tmp_path, fresh_mod
 
 
 def test_native_plugin_runs_rife4(checkpoints, fresh_models):
-    try:
-        vs.core.slomo
-    except AttributeError:
+    if not hasattr(vs.core, "slomo"):
         pytest.skip("native plugin libvsslomo.so is not installed")
     img0, img1 = smooth_pair(32, 32)
     path = str(checkpoints["4.22"])

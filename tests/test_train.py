@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from vsslomo.render.ffmpeg import find_ffmpeg
 from vsslomo.models.superslomo import SuperSloMo, load_superslomo
+from vsslomo.render.ffmpeg import find_ffmpeg
 from vsslomo.train import main as train_main
 from vsslomo.train.checkpoint import load_training_state
 from vsslomo.train.data import (

@@ -17,7 +17,8 @@ import importlib
 import inspect
 import os
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 # Map key the C plugin reads a user-facing error message from (VapourSynth would
 # otherwise prefix the message of an exception raised inside a VSFunction).

@@ -26,9 +26,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .paths import cache_dir
 
@@ -64,14 +62,14 @@ class Eager:
 
     name = "eager"
 
-    def check(self, device: "torch.device") -> None:
+    def check(self, device: torch.device) -> None:
         """Raise :class:`BackendError` when this backend cannot run on ``device``."""
         _check_streams(self.streams)
         forwards = self.cpu_forwards
         if forwards is not None and (isinstance(forwards, bool) or not isinstance(forwards, int) or not 1 <= forwards <= 64):
             raise BackendError(f"cpu_forwards must be a whole number from 1 to 64 (or None), got {forwards!r}")
 
-    def wrap(self, fn: Callable[..., Any], device: "torch.device", precision: str, key: str) -> Callable[..., Any]:
+    def wrap(self, fn: Callable[..., Any], device: torch.device, precision: str, key: str) -> Callable[..., Any]:
         """The function that runs ``fn`` (one model stage) on this backend."""
         return fn
 
@@ -91,13 +89,13 @@ class Compile(Eager):
 
     name = "compile"
 
-    def check(self, device: "torch.device") -> None:
+    def check(self, device: torch.device) -> None:
         super().check(device)
         modes = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
         if self.mode not in modes:
             raise BackendError(f"compile mode {self.mode!r} is not one of {', '.join(modes)}")
 
-    def wrap(self, fn: Callable[..., Any], device: "torch.device", precision: str, key: str) -> Callable[..., Any]:
+    def wrap(self, fn: Callable[..., Any], device: torch.device, precision: str, key: str) -> Callable[..., Any]:
         import torch
 
         return torch.compile(fn, mode=self.mode, dynamic=self.dynamic, fullgraph=False)
@@ -119,14 +117,14 @@ class TensorRT(Eager):
 
     name = "tensorrt"
 
-    def check(self, device: "torch.device") -> None:
+    def check(self, device: torch.device) -> None:
         super().check(device)
         if device.type != "cuda":
             raise BackendError("backend 'tensorrt' needs an NVIDIA GPU; use backend='eager' or 'compile' on the CPU")
         if importlib.util.find_spec("torch_tensorrt") is None:
             raise BackendError("backend 'tensorrt' needs torch-tensorrt: pip install 'vsslomo[tensorrt]'")
 
-    def wrap(self, fn: Callable[..., Any], device: "torch.device", precision: str, key: str) -> Callable[..., Any]:
+    def wrap(self, fn: Callable[..., Any], device: torch.device, precision: str, key: str) -> Callable[..., Any]:
         return _TensorRTStage(self, fn, device, precision, key)
 
 
@@ -137,7 +135,7 @@ Backend = Eager
 """The type of every backend description (each is an :class:`Eager` subclass)."""
 
 
-def resolve(backend: "str | Eager | None", device: "torch.device") -> Eager:
+def resolve(backend: str | Eager | None, device: torch.device) -> Eager:
     """The backend for a name, an instance or ``None`` (eager), checked against ``device``."""
     chosen = parse(backend)
     chosen.check(device)
@@ -184,7 +182,7 @@ class _TensorRTStage:
     there on later runs; the first build says so on stderr.
     """
 
-    def __init__(self, backend: TensorRT, fn: Callable[..., Any], device: "torch.device", precision: str, key: str):
+    def __init__(self, backend: TensorRT, fn: Callable[..., Any], device: torch.device, precision: str, key: str):
         self.backend, self.fn, self.device, self.precision, self.key = backend, fn, device, precision, key
         self.compiled: dict[str, Callable[..., Any]] = {}
 
@@ -210,7 +208,7 @@ class _TensorRTStage:
         folder = Path(self.backend.cache) if self.backend.cache else cache_dir("trt")
         return folder / f"{self.key}-{hashlib.sha256(text.encode()).hexdigest()[:20]}.ep"
 
-    def _build(self, leaves: list[Any], spec: Any, tensors: list["torch.Tensor"], signature: str) -> Callable[..., Any]:
+    def _build(self, leaves: list[Any], spec: Any, tensors: list[torch.Tensor], signature: str) -> Callable[..., Any]:
         import sys
 
         import torch

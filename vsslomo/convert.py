@@ -16,6 +16,7 @@ import vapoursynth as vs
 
 from . import colour, props
 
+
 @dataclass(frozen=True)
 class ColorInfo:
     """How to go between the clip's format and RGB."""

@@ -35,7 +35,7 @@ class Placement:
         return "float16" if self.precision == "fp16" else "float32"
 
     @property
-    def autocast(self) -> "torch.dtype | None":
+    def autocast(self) -> torch.dtype | None:
         """The autocast dtype, or ``None`` when the model runs in its own dtype."""
         import torch
 
@@ -103,7 +103,7 @@ def _precision(fp16: bool | None, precision: str | None) -> str:
     return "fp16" if fp16 else "fp32"
 
 
-def _device(device: str | None) -> "torch.device":
+def _device(device: str | None) -> torch.device:
     import torch
 
     cuda = torch.cuda.is_available()

@@ -28,11 +28,11 @@ import functools
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, Hashable, TypeVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,12 +43,9 @@ from . import backends as backend_lib
 from . import registry
 from .device import Placement
 from .models import contract
-from .numerics import cpu_threads, fixed_numerics
 from .models.ensemble import VIEWS, View, merge
+from .numerics import cpu_threads, fixed_numerics
 from .timing import Step, Timing
-
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
 
 MAX_BATCH = 32
 """Upper bound on timesteps per model call, whatever the memory budget allows."""
@@ -70,7 +67,7 @@ TRIM_EVERY = 64
 # --------------------------------------------------------------------------- caches
 
 
-class _Entry(Generic[V]):
+class _Entry[V]:
     __slots__ = ("done", "value", "error", "remaining")
 
     def __init__(self, uses: int | None):
@@ -80,7 +77,7 @@ class _Entry(Generic[V]):
         self.remaining = uses
 
 
-class OnceCache(Generic[K, V]):
+class OnceCache[K: Hashable, V]:
     """Thread-safe compute-once cache with an LRU bound and optional use counting.
 
     The first ``get`` of a key computes; concurrent ones wait for it; later ones read the
@@ -349,7 +346,7 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     return F.pad(x, (0, pw, 0, ph))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def get_engine(name: str, checkpoint: str | None, revision: int, placement: Placement, backend: backend_lib.Eager) -> Engine:
     """Build (once per process) the engine for this model, weights file, placement and backend.
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -88,12 +89,12 @@ def hidden_indices(num_frames: int, factor: int) -> list[int]:
     return [j for j in range(num_frames) if j % factor and (j // factor + 1) * factor < num_frames]
 
 
-def decimate(clip: "vs.VideoNode", factor: int) -> "vs.VideoNode":
+def decimate(clip: vs.VideoNode, factor: int) -> vs.VideoNode:
     """Keep every ``factor``-th frame (0, factor, 2*factor, ...), at 1/factor the frame rate."""
     return clip.std.SelectEvery(cycle=factor, offsets=[0], modify_duration=True)
 
 
-def blend_clip(decimated: "vs.VideoNode", factor: int) -> "vs.VideoNode":
+def blend_clip(decimated: vs.VideoNode, factor: int) -> vs.VideoNode:
     """Frame blending baseline: output frame ``k*factor + r`` mixes kept frames k and k+1 at weight r/factor."""
     import vapoursynth as vs
 
@@ -102,7 +103,7 @@ def blend_clip(decimated: "vs.VideoNode", factor: int) -> "vs.VideoNode":
     return vs.core.std.Interleave(phases, modify_duration=True)
 
 
-def to_rgb24(clip: "vs.VideoNode") -> "vs.VideoNode":
+def to_rgb24(clip: vs.VideoNode) -> vs.VideoNode:
     """Convert to 8-bit RGB for scoring; untagged YUV is read as BT.709 (HD) or BT.601 (SD)."""
     import vapoursynth as vs
 
@@ -118,7 +119,7 @@ def to_rgb24(clip: "vs.VideoNode") -> "vs.VideoNode":
     return clip.resize.Bicubic(format=vs.RGB24, dither_type="none", **kwargs)
 
 
-def frame_to_rgb(frame: "vs.VideoFrame") -> np.ndarray:
+def frame_to_rgb(frame: vs.VideoFrame) -> np.ndarray:
     """An RGB24 VideoFrame as an (H, W, 3) uint8 array."""
     return np.stack([np.asarray(frame[p]) for p in range(3)], axis=-1)
 
@@ -150,7 +151,7 @@ def check_alignment(frame_props: dict[str, object], j: int, factor: int) -> None
 def score_clip(
     method: str,
     truth_rgb: Sequence[np.ndarray] | Callable[[int], np.ndarray],
-    rebuilt: "vs.VideoNode",
+    rebuilt: vs.VideoNode,
     indices: Sequence[int],
     factor: int,
     warmup: bool = True,
@@ -195,7 +196,7 @@ def score_arrays(
     return MethodScore(method, mean_p, mean_s, seconds_per_frame, len(frames), note)
 
 
-def truth_frames(clip_rgb: "vs.VideoNode", indices: Iterable[int]) -> dict[int, np.ndarray]:
+def truth_frames(clip_rgb: vs.VideoNode, indices: Iterable[int]) -> dict[int, np.ndarray]:
     """Decode the original RGB24 frames at ``indices`` once."""
     return {j: frame_to_rgb(clip_rgb.get_frame(j)) for j in indices}
 

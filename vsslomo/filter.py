@@ -14,9 +14,10 @@ Arguments arrive as real Python types; the native plugin's values are converted 
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import vapoursynth as vs
 

@@ -60,7 +60,7 @@ def cpu_threads() -> int:
 
 
 @contextmanager
-def fixed_numerics(device: "torch.device") -> Iterator[None]:
+def fixed_numerics(device: torch.device) -> Iterator[None]:
     """Run the enclosed model forward on the CPU with exactly :func:`cpu_threads` intra-op threads.
 
     The thread count is the calling thread's (torch keeps it per OS thread, like OpenMP), so

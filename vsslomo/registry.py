@@ -10,9 +10,10 @@ meets :mod:`vsslomo.models.contract`. :func:`vsslomo.engine.get_engine` builds e
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from .models import rife4_versions
 
@@ -42,10 +43,10 @@ class ModelSpec:
     """Keyword arguments for the loader (e.g. ``(("size", "s"),)``)."""
     aliases: tuple[str, ...] = ()
 
-    def load(self, checkpoint: Path | None) -> "torch.nn.Module":
+    def load(self, checkpoint: Path | None) -> torch.nn.Module:
         """Import the loader and build the model on the CPU in float32."""
         module_name, func_name = self.loader.split(":")
-        load_fn: Callable[..., "torch.nn.Module"] = getattr(importlib.import_module(module_name), func_name)
+        load_fn: Callable[..., torch.nn.Module] = getattr(importlib.import_module(module_name), func_name)
         return load_fn(checkpoint, **dict(self.options))
 
 

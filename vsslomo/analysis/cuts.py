@@ -82,7 +82,7 @@ class CutScores:
         struct: ArrayLike | None = None,
         skip: ArrayLike | None = None,
         held: ArrayLike | None = None,
-    ) -> "CutScores":
+    ) -> CutScores:
         """Scores from plain sequences; ``struct`` defaults to ``diff``, ``skip`` to unknown
         (NaN), ``held`` to no held copies."""
         d = np.asarray(diff, dtype=np.float64)
@@ -96,7 +96,7 @@ class CutScores:
     def __len__(self) -> int:
         return len(self.diff)
 
-    def __getitem__(self, window: slice) -> "CutScores":
+    def __getitem__(self, window: slice) -> CutScores:
         return CutScores(self.diff[window], self.struct[window], self.skip[window], self.held[window])
 
 

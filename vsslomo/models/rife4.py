@@ -379,7 +379,7 @@ def _check_inputs(img0: Tensor, img1: Tensor, scale: float, base_multiple: int) 
 # --- loading ----------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _shapes(arch: Architecture) -> dict[str, tuple[int, ...]]:
     """Parameter names and shapes of the network of ``arch`` (built on the meta device)."""
     version = next(v for v in versions() if ARCHITECTURES[v] == arch)

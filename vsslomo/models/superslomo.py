@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import datetime
 import importlib.resources
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F

@@ -86,7 +86,7 @@ def render(request: RenderRequest, options: ClusterOptions, note: Callable[[str]
     return Summary(request.output, plan.frames, plan.fps, time.perf_counter() - start, detail)
 
 
-def _planned(prepared: Prepared, options: ClusterOptions, folder: Path) -> "ChunkPlan":
+def _planned(prepared: Prepared, options: ClusterOptions, folder: Path) -> ChunkPlan:
     """:func:`_plan` with the work folder there for the dedup scan, and gone again if planning fails."""
     folder.mkdir(exist_ok=True)
     try:
@@ -97,7 +97,7 @@ def _planned(prepared: Prepared, options: ClusterOptions, folder: Path) -> "Chun
         raise
 
 
-def _plan(prepared: Prepared, options: ClusterOptions) -> "ChunkPlan":
+def _plan(prepared: Prepared, options: ClusterOptions) -> ChunkPlan:
     """The analysis pass, the timing plan and the chunks."""
     request = prepared.request
     src = open_source(request.source, request.threads)

@@ -199,7 +199,7 @@ def sample_aspect(props: dict[str, object]) -> Fraction | None:
     return None
 
 
-def encodable_format(fmt: "vs.VideoFormat") -> "vs.VideoFormat":
+def encodable_format(fmt: vs.VideoFormat) -> vs.VideoFormat:
     """The format a clip of ``fmt`` is piped to ffmpeg in: itself, or the nearest integer one."""
     import vapoursynth as vs
 
@@ -212,7 +212,7 @@ def encodable_format(fmt: "vs.VideoFormat") -> "vs.VideoFormat":
     return target
 
 
-def encodable(clip: "vs.VideoNode") -> "vs.VideoNode":
+def encodable(clip: vs.VideoNode) -> vs.VideoNode:
     """Bring the clip to a format that can be piped to ffmpeg as raw video."""
     target = encodable_format(clip.format)
     return clip if target.id == clip.format.id else clip.resize.Point(format=target.id)
@@ -390,7 +390,7 @@ class _ProgressReader(threading.Thread):
                     self.on_frames(int(value))
 
 
-def frame_writer(clip: "vs.VideoNode", planes: tuple[int, ...], advance: Callable[[int], None]) -> Callable[[Any], None]:
+def frame_writer(clip: vs.VideoNode, planes: tuple[int, ...], advance: Callable[[int], None]) -> Callable[[Any], None]:
     """A ``feed`` for :func:`run_encode` writing every frame of ``clip`` as raw planes."""
     import numpy as np
 

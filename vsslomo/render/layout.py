@@ -54,7 +54,7 @@ class Layout:
         return "Ray actors" if self.ray else ("local workers" if self.size != 1 else "local worker")
 
     @classmethod
-    def decide(cls, request: RenderRequest, options: "ClusterOptions") -> "Layout":
+    def decide(cls, request: RenderRequest, options: ClusterOptions) -> Layout:
         """One worker per GPU by default, else CPU workers by the numerics threads."""
         if options.workers is not None and options.workers < 1:
             raise RenderError(f"--workers {options.workers}: give at least 1")
@@ -80,7 +80,7 @@ class Layout:
             cpus=1 if kind[0] == "cuda" else max(1, min(threads, cpus // size)),
         )
 
-    def job(self, prepared: Prepared, plan: "ChunkPlan") -> RenderJob:
+    def job(self, prepared: Prepared, plan: ChunkPlan) -> RenderJob:
         """What every worker of this layout is told."""
         from .. import numerics
 

@@ -77,7 +77,7 @@ class Manifest:
         os.replace(tmp, self.path)
 
     @classmethod
-    def load(cls, folder: Path) -> "Manifest":
+    def load(cls, folder: Path) -> Manifest:
         """Read the manifest in ``folder``; :class:`RenderError` when it is unreadable."""
         path = folder / MANIFEST_NAME
         try:

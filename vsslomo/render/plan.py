@@ -16,6 +16,7 @@ from .ffmpeg import find_ffmpeg
 from .probe import MediaInfo, check_input
 from .streams import StreamPlan, plan_streams
 
+
 @dataclass(frozen=True)
 class EncodeOptions:
     """The user's choices for the final encode (``None``: the encoder's default)."""

@@ -44,7 +44,7 @@ class MediaInfo:
         """Streams of one kind, in file order."""
         return [s for s in self.streams if s.kind == kind]
 
-    def without(self, kind: str) -> "MediaInfo":
+    def without(self, kind: str) -> MediaInfo:
         """The same description with the streams of one kind left out."""
         return replace(self, streams=[s for s in self.streams if s.kind != kind])
 

@@ -11,7 +11,15 @@ class Bar:
 
     def __init__(self, label: str, total: int, quiet: bool = False):
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            ProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
         from rich.text import Text
 
         class FpsColumn(ProgressColumn):
@@ -33,7 +41,7 @@ class Bar:
         )
         self._task = self._progress.add_task(label, total=total)
 
-    def __enter__(self) -> "Bar":
+    def __enter__(self) -> Bar:
         self._progress.__enter__()
         return self
 

@@ -37,12 +37,12 @@ class Analysis:
     """With ``dedup``: every frame's duration as scanned (``None`` where a frame has none)."""
 
 
-def source_fps(clip: "vs.VideoNode") -> Fraction | None:
+def source_fps(clip: vs.VideoNode) -> Fraction | None:
     """The clip's constant frame rate, ``None`` for a variable one."""
     return Fraction(clip.fps.numerator, clip.fps.denominator) if clip.fps.numerator else None
 
 
-def analyse(clip: "vs.VideoNode", filter_kwargs: Mapping[str, Any], quiet: bool = False) -> Analysis:
+def analyse(clip: vs.VideoNode, filter_kwargs: Mapping[str, Any], quiet: bool = False) -> Analysis:
     """Scene cuts (when the filter's ``sc`` is on) and durations (when needed) of ``clip``;
     with ``dedup``, the held drawings too, from the scan that ``filter_kwargs["dedup_file"]``
     keeps (written there when it does not exist yet, read otherwise)."""
@@ -80,7 +80,7 @@ def analyse(clip: "vs.VideoNode", filter_kwargs: Mapping[str, Any], quiet: bool 
     return Analysis(cuts=tuple(cuts), durations=tuple(durations) if need_durations else None)
 
 
-def _analyse_holds(clip: "vs.VideoNode", filter_kwargs: Mapping[str, Any], quiet: bool) -> Analysis:
+def _analyse_holds(clip: vs.VideoNode, filter_kwargs: Mapping[str, Any], quiet: bool) -> Analysis:
     from ..analysis.vsadapter import Dedup
 
     sc = filter_kwargs.get("sc", True) is not False

@@ -9,7 +9,16 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .encode import PIX_FMTS, atomic_output, build_encode_command, encodable, frame_writer, raw_input, run_encode, sigterm_as_interrupt
+from .encode import (
+    PIX_FMTS,
+    atomic_output,
+    build_encode_command,
+    encodable,
+    frame_writer,
+    raw_input,
+    run_encode,
+    sigterm_as_interrupt,
+)
 from .plan import Prepared, RenderRequest, Summary, final_job, output_rate, prepare
 from .progress import Bar
 from .scan import analyse, with_dedup_file
@@ -35,7 +44,7 @@ def render(request: RenderRequest, note: Callable[[str], None], debug: Callable[
 
 
 def _render(
-    request: RenderRequest, prepared: Prepared, src: "vs.VideoNode", clip: "vs.VideoNode",
+    request: RenderRequest, prepared: Prepared, src: vs.VideoNode, clip: vs.VideoNode,
     note: Callable[[str], None], debug: Callable[[str], None] | None,
 ) -> Summary:
     source_fps = Fraction(src.fps.numerator, src.fps.denominator) if src.fps.numerator else None

@@ -20,7 +20,7 @@ def first_line(exc: BaseException) -> str:
     return lines[-1] if lines[0].startswith("Traceback") else lines[0]
 
 
-def open_source(path: Path, threads: int | None = None) -> "vs.VideoNode":
+def open_source(path: Path, threads: int | None = None) -> vs.VideoNode:
     """Open a video file with the first source filter available: bestsource, ffms2, then L-SMASH.
 
     ``threads`` sets VapourSynth's worker threads (default: all cores).
@@ -48,7 +48,7 @@ def open_source(path: Path, threads: int | None = None) -> "vs.VideoNode":
     raise RenderError(f"{path}: cannot decode the video ({'; '.join(errors)})")
 
 
-def interpolated(clip: "vs.VideoNode", filter_kwargs: dict[str, Any]) -> "vs.VideoNode":
+def interpolated(clip: vs.VideoNode, filter_kwargs: dict[str, Any]) -> vs.VideoNode:
     """``vsslomo.interpolate(clip, **filter_kwargs)``, its errors as :class:`RenderError`.
 
     Renders run the backend deterministic (cuDNN algorithms chosen without timing), so that

@@ -29,8 +29,8 @@ def main(argv: list[str] | None = None, prog: str = "vsslomo train") -> int:
 
 
 def _main(argv: list[str] | None, prog: str) -> int:
-    from .checks import check_args, check_out_dir
     from .checkpoint import export_checkpoint
+    from .checks import check_args, check_out_dir
     from .options import parse_args
     from .trainer import train
 

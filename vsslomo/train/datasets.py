@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from torch.utils.data import ConcatDataset, Dataset
 
 from ..render.errors import RenderError
-from ..render.ffmpeg import find_ffmpeg
 from .data import Augment, FrameSource, TeacherLookup, ValidationWindows, VideoWindows, load_sources, split_segments
 from .errors import TrainError
 from .synthetic import SyntheticScenes, load_photos

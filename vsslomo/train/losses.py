@@ -81,7 +81,7 @@ class VGG16Conv43(nn.Module):
         self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
     @classmethod
-    def from_torchvision_state(cls, path: Path) -> "VGG16Conv43":
+    def from_torchvision_state(cls, path: Path) -> VGG16Conv43:
         """Load conv1_1..conv4_3 from a torchvision ``vgg16`` state dict file (extra keys ignored)."""
         state = torch.load(Path(path), map_location="cpu", weights_only=True)
         model = cls()

@@ -12,9 +12,9 @@ flows F_t->0 and F_t->1 a model's flow estimate can be distilled from
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch

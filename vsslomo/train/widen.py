@@ -9,7 +9,7 @@ new channels are pulled into use by the gradients of their (zero) outgoing weigh
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
