@@ -5,6 +5,7 @@ so that VapourSynth autoloads the ``slomo`` namespace; it only forwards to Pytho
 """
 
 import os
+import re
 from importlib.util import find_spec
 
 from setuptools import Extension, find_packages, setup
@@ -20,6 +21,12 @@ from setuptools.command.build_ext import build_ext
 PLUGIN_EXT = "vsslomo._native_plugin"
 PLUGIN_FILE = os.path.join("vapoursynth", "plugins", "libvsslomo.so")
 DEV_PLUGIN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "build", "plugins")
+
+
+def _version() -> str:
+    """The one version number, kept in vsslomo/__init__.py."""
+    text = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "vsslomo", "__init__.py")).read()
+    return re.search(r'^__version__ = "([^"]+)"', text, re.M).group(1)
 
 
 def vapoursynth_include_dir() -> str:
@@ -85,12 +92,13 @@ plugin = Extension(
     sources=["native/vsslomo_plugin.c"],
     # No libpython: the plugin finds the running interpreter's C API with dlsym.
     extra_compile_args=["-std=c11", "-O2", "-Wall", "-Wextra", "-fvisibility=hidden"],
+    define_macros=[(f"VSSLOMO_VERSION_{part}", number) for part, number in zip(("MAJOR", "MINOR"), _version().split(".")[:2])],
     libraries=["dl"],
 )
 
 setup(
     name="vsslomo",
-    version="0.1.0",
+    version=_version(),
     description="Neural frame interpolation (RIFE, Super SloMo) for VapourSynth",
     packages=find_packages(include=["vsslomo", "vsslomo.*"]),
     package_data={"vsslomo": ["weights/*.pt"]},
@@ -106,6 +114,7 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=8", "vapoursynth-mvtools", "vsrife==5.7.0"],  # vsrife: the RIFE 4.x reference network (tests only)
+        "ray": ["ray>=2.9"],  # vsslomo render --ray: chunks on a Ray cluster
     },
     entry_points={"console_scripts": ["vsslomo = vsslomo.cli:main"]},
     ext_modules=[plugin],

@@ -40,8 +40,10 @@ import vapoursynth as vs
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import vsslomo  # noqa: E402
-from vsslomo import evaluate, media  # noqa: E402
-from vsslomo.cli import open_source  # noqa: E402
+from vsslomo import evaluate  # noqa: E402
+from vsslomo.render.encode import PIX_FMTS  # noqa: E402
+from vsslomo.render.ffmpeg import find_ffmpeg  # noqa: E402
+from vsslomo.render.source import open_source  # noqa: E402
 from vsslomo.train.data import split_segments  # noqa: E402
 
 from footage import DEFAULT_CACHE, check_not_reserved, opencv_doc_videos  # noqa: E402
@@ -102,7 +104,7 @@ def minterpolate(decimated: vs.VideoNode, factor: int, work: Path) -> tuple[vs.V
     The decimated frames go to ffmpeg as raw video in their own pixel format and come back in
     it, so the RGB conversion for scoring is the same as for every other method.
     """
-    pix_fmt, planes = media.PIX_FMTS[decimated.format.name]
+    pix_fmt, planes = PIX_FMTS[decimated.format.name]
     raw_in = work / "decimated.raw"
     # minterpolate stops one input frame early at the end of a stream: pad with the last frame.
     padded = decimated + decimated[-1] * 2
@@ -113,7 +115,7 @@ def minterpolate(decimated: vs.VideoNode, factor: int, work: Path) -> tuple[vs.V
     # Only relative timing matters; a plain rate keeps ffmpeg from rounding odd source rates.
     rate, out_rate = "25", str(25 * factor)
     vf = f"minterpolate=fps={out_rate}:mi_mode=mci:mc_mode=aobmc:me_mode=bidir:vsbmc=1"
-    cmd = [media.find_ffmpeg(), "-hide_banner", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", pix_fmt,
+    cmd = [find_ffmpeg(), "-hide_banner", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", pix_fmt,
            "-s", f"{decimated.width}x{decimated.height}", "-framerate", rate, "-i", str(raw_in),
            "-vf", vf, "-f", "rawvideo", "-pix_fmt", pix_fmt, "pipe:1"]
     start = time.perf_counter()

@@ -30,27 +30,39 @@
 
 #include "VapourSynth4.h"
 
+#ifndef VSSLOMO_VERSION_MAJOR /* set by setup.py from vsslomo.__version__ */
+#define VSSLOMO_VERSION_MAJOR 0
+#define VSSLOMO_VERSION_MINOR 0
+#endif
+
 #define SLOMO_PREFIX "slomo.Interpolate: "
 #define SLOMO_ERRKEY "slomo_error" /* key under which _bridge returns a user-facing error */
 #define SLOMO_ERRLEN 2048
 
-/* The argument names are the parameters of vsslomo.filter.interpolate (a test keeps
- * them in sync). `clip` is optional so that Python can report a missing clip itself. */
+/* The arguments are the parameters of vsslomo.filter.interpolate (a test keeps them in
+ * sync). All but the clip are declared `data`: VapourSynth's Python binding passes a data
+ * argument on as str(value), which keeps every value exact (an int argument would silently
+ * truncate factor=2.5 to 2; a float one would round 2**62 - 1) and lets strings such as
+ * "no" reach Python, where vsslomo._bridge converts each value to the type of its Python
+ * parameter with the filter's own error messages. `clip` is optional so that Python can
+ * report a missing clip itself. */
 static const char *const interpolate_args =
     "clip:vnode:opt;"
-    "factor:int:opt;"
-    "factor_num:int:opt;"
-    "factor_den:int:opt;"
-    "fps_num:int:opt;"
-    "fps_den:int:opt;"
+    "factor:data:opt;"
+    "factor_num:data:opt;"
+    "factor_den:data:opt;"
+    "fps_num:data:opt;"
+    "fps_den:data:opt;"
     "model:data:opt;"
     "checkpoint:data:opt;"
     "device:data:opt;"
-    "fp16:int:opt;"
-    "sc:int:opt;"
-    "sc_threshold:float:opt;"
-    "scale:float:opt;"
-    "ensemble:int:opt;";
+    "fp16:data:opt;"
+    "precision:data:opt;"
+    "backend:data:opt;"
+    "sc:data:opt;"
+    "sc_threshold:data:opt;"
+    "scale:data:opt;"
+    "ensemble:data:opt;";
 
 /* ---- Minimal view of the Python C API, resolved at run time ----------------- */
 
@@ -346,7 +358,7 @@ static void VS_CC slomoInterpolate(const VSMap *in, VSMap *out, void *userData, 
 VS_EXTERN_C __attribute__((visibility("default"))) void VS_CC VapourSynthPluginInit2(VSPlugin *plugin,
                                                                                       const VSPLUGINAPI *vspapi) {
     vspapi->configPlugin("com.vsslomo.slomo", "slomo", "vsslomo: neural frame interpolation (RIFE, Super SloMo)",
-                         VS_MAKE_VERSION(0, 1), VAPOURSYNTH_API_VERSION, 0, plugin);
+                         VS_MAKE_VERSION(VSSLOMO_VERSION_MAJOR, VSSLOMO_VERSION_MINOR), VAPOURSYNTH_API_VERSION, 0, plugin);
     vspapi->registerFunction("Interpolate", interpolate_args, "clip:vnode;", slomoInterpolate, NULL, plugin);
     vspapi->registerFunction("InternalRegister", "func:func;", "", slomoRegister, NULL, plugin);
 }

@@ -40,7 +40,7 @@ echo "setup: installing Python packages (torch is large the first time)"
 # (pip's notes about this machine's unused local index folders are filtered out)
 pip_install() { "$VENV/bin/python" -m pip install -q "$@" 2> >(grep -v "is neither a file nor a directory" >&2); }
 pip_install --upgrade pip
-pip_install ".[test]"
+pip_install ".[test,ray]"  # ray: the tests of `vsslomo render --ray` run on a local cluster
 
 if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -21,11 +21,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vsslomo import evaluate, media
+from vsslomo import evaluate
+from vsslomo.render import encode, ffmpeg, probe
+from vsslomo.render import streams as side_streams
 
 REPO = Path(__file__).resolve().parents[1]
-FFMPEG = media.find_ffmpeg()
-FFPROBE = media.find_ffprobe(FFMPEG)
+FFMPEG = ffmpeg.find_ffmpeg()
+FFPROBE = ffmpeg.find_ffprobe(FFMPEG)
 
 pytestmark = pytest.mark.skipif(FFPROBE is None, reason="needs ffprobe to check the results")
 
@@ -229,6 +231,24 @@ def _error_cases(tmp: Path, clip: Path) -> list[tuple[str, list[str]]]:
         ("bad checkpoint", ["render", str(clip), str(tmp / "o.mkv"), "--checkpoint", str(tmp / "none.pt"), "--device", "cpu"]),
         ("ffmpeg rejects options", ["render", str(clip), str(tmp / "o.mkv"), "--encoder-args", "-nosuchoption 1", "--device", "cpu"]),
         ("bench missing input", ["bench", str(tmp / "nope.mkv")]),
+        # issue 14: values that used to hang, clamp silently or reach ffmpeg unchecked
+        ("negative threads", ["render", str(clip), str(tmp / "o.mkv"), "--threads", "-1"]),
+        ("zero threads", ["script", str(clip), "--threads", "0"]),
+        ("crf out of range", ["render", str(clip), str(tmp / "o.mkv"), "--crf", "999"]),
+        ("crf for an encoder without one", ["render", str(clip), str(tmp / "o.mkv"), "--codec", "ffv1", "--crf", "10"]),
+        ("unknown preset", ["render", str(clip), str(tmp / "o.mkv"), "--preset", "nope"]),
+        ("bench negative start", ["bench", str(clip), "--start", "-100"]),
+        ("bench start -3", ["bench", str(clip), "--start", "-3"]),
+        ("bench no frames", ["bench", str(clip), "--frames", "0"]),
+    ]
+
+
+def _script_error_cases(tmp: Path, clip: Path) -> list[tuple[str, list[str], str]]:
+    """``vsslomo script`` checks every value it writes by building the filter graph first."""
+    return [
+        ("unsupported scale", ["--scale", "3"], "slomo.Interpolate: scale=3.0 is not supported"),
+        ("threshold out of range", ["--sc-threshold", "5"], "scene-change threshold must be in (0, 1]"),
+        ("fps below the source", ["--fps", "5"], "below the source fps"),
     ]
 
 
@@ -244,6 +264,16 @@ def test_errors_are_one_line_and_leave_nothing(clips: dict[str, Path], tmp_path:
         assert len([ln for ln in lines if ln.startswith("vsslomo:")]) == 1, (name, r.stderr)
         assert sorted(os.listdir(tmp_path)) == before, name
     assert (tmp_path / "exists.mkv").read_text() == "keep me"
+
+
+def test_script_checks_what_it_writes(clips: dict[str, Path], tmp_path: Path) -> None:
+    for name, extra, message in _script_error_cases(tmp_path, clips["mp4"]):
+        out = tmp_path / "gen.vpy"
+        r = vsslomo("script", clips["mp4"], "--device", "cpu", "-o", out, *extra, cwd=tmp_path)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 1 and "Traceback" not in r.stderr, (name, r.stderr)
+        assert lines[-1].startswith("vsslomo: error: ") and message in lines[-1], (name, r.stderr)
+        assert r.stdout == "" and not out.exists(), name
 
 
 def test_sigint_stops_cleanly(tmp_path: Path) -> None:
@@ -278,21 +308,21 @@ def test_sigint_stops_cleanly(tmp_path: Path) -> None:
 
 
 def test_parse_rate() -> None:
-    assert media.parse_rate("60000/1001") == Fraction(60000, 1001)
-    assert media.parse_rate("59.94") == Fraction(60000, 1001)
-    assert media.parse_rate("23.976") == Fraction(24000, 1001)
-    assert media.parse_rate("50") == 50
-    assert media.parse_rate("2.5") == Fraction(5, 2)
+    assert probe.parse_rate("60000/1001") == Fraction(60000, 1001)
+    assert probe.parse_rate("59.94") == Fraction(60000, 1001)
+    assert probe.parse_rate("23.976") == Fraction(24000, 1001)
+    assert probe.parse_rate("50") == 50
+    assert probe.parse_rate("2.5") == Fraction(5, 2)
     for bad in ("sixty", "0", "-2", "1/0"):
         with pytest.raises(ValueError):
-            media.parse_rate(bad)
+            probe.parse_rate(bad)
 
 
 def test_banner_parser_matches_ffprobe(clips: dict[str, Path]) -> None:
     """Without ffprobe (imageio-ffmpeg), probing parses ``ffmpeg -i``; it must agree with ffprobe."""
     banner = subprocess.run([FFMPEG, "-hide_banner", "-i", str(clips["mkv"])], capture_output=True, text=True).stderr
-    parsed = media.parse_ffmpeg_banner(banner, clips["mkv"])
-    probed = media.probe(clips["mkv"], FFMPEG)
+    parsed = probe.parse_ffmpeg_banner(banner, clips["mkv"])
+    probed = probe.probe(clips["mkv"], FFMPEG)
     assert [(s.index, s.kind, s.codec) for s in parsed.streams] == [(s.index, s.kind, s.codec) for s in probed.streams]
     assert [s.kind for s in parsed.streams] == ["video", "audio", "subtitle"]
     assert parsed.fps == probed.fps == 10
@@ -300,15 +330,15 @@ def test_banner_parser_matches_ffprobe(clips: dict[str, Path]) -> None:
 
 
 def test_color_args_follow_frame_props() -> None:
-    assert media.color_args({"_Range": 0, "_Matrix": 1}) == ["-colorspace", "bt709", "-color_range", "tv"]
-    assert media.color_args({"_Range": 1}) == ["-color_range", "pc"]
-    assert media.color_args({"_ColorRange": 1}) == ["-color_range", "tv"]  # pre-R74 meaning
-    assert media.color_args({"_Matrix": 2, "_Transfer": 2}) == []  # unspecified: no tags
+    assert encode.color_args({"_Range": 0, "_Matrix": 1}) == ["-colorspace", "bt709", "-color_range", "tv"]
+    assert encode.color_args({"_Range": 1}) == ["-color_range", "pc"]
+    assert encode.color_args({"_ColorRange": 1}) == ["-color_range", "tv"]  # pre-R74 meaning
+    assert encode.color_args({"_Matrix": 2, "_Transfer": 2}) == []  # unspecified: no tags
 
 
 def test_atempo_chain_multiplies_to_speed() -> None:
     for speed in (Fraction(1, 2), Fraction(1, 4), Fraction(2, 5), Fraction(1, 8)):
-        stages = [float(s.split("=")[1]) for s in media.atempo_chain(speed).split(",")]
+        stages = [float(s.split("=")[1]) for s in side_streams.atempo_chain(speed).split(",")]
         assert all(0.5 <= s <= 2.0 for s in stages)
         assert math.prod(stages) == pytest.approx(float(speed))
 

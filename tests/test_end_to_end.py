@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from vsslomo import media
+from vsslomo.render.ffmpeg import find_ffmpeg, find_ffprobe
 
 ROOT = Path(__file__).resolve().parents[1]
 VSPIPE = Path(sys.executable).with_name("vspipe")
@@ -39,7 +39,7 @@ def _count_frames(ffmpeg: str, path: Path) -> tuple[int, Fraction]:
 
 @pytest.mark.skipif(not VSPIPE.exists(), reason="vspipe is not installed next to this Python")
 def test_vspipe_demo_script_into_ffmpeg(tmp_path):
-    ffmpeg = media.find_ffmpeg()
+    ffmpeg = find_ffmpeg()
     output = tmp_path / "demo.mp4"
     source_frames = 12
     vspipe = subprocess.Popen(
@@ -67,7 +67,7 @@ def test_vspipe_demo_script_into_ffmpeg(tmp_path):
     assert frames == 30
     assert abs(duration - Fraction(source_frames * 1001, 24000)) < Fraction(1, 50)
 
-    ffprobe = media.find_ffprobe(ffmpeg)
+    ffprobe = find_ffprobe(ffmpeg)
     if ffprobe:
         rate = subprocess.run(
             [ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=r_frame_rate",

@@ -11,7 +11,7 @@ import pytest
 import vapoursynth as vs
 
 import vsslomo
-from vsslomo import registry
+from vsslomo import engine, registry
 from vsslomo.demo import demo_clip, render
 
 from conftest import frame_planes, frames_equal
@@ -261,7 +261,7 @@ def test_ensemble_runs_four_symmetric_passes_and_still_interpolates(monkeypatch)
     clip = core.std.SelectEvery(demo_clip(width, height, frames=2 * step + 1), cycle=step, offsets=0)[:3]
     plain = np.stack(frame_planes(interp(clip, factor=2).get_frame(1)), axis=-1).astype(np.float64) / 255
 
-    model_class = type(registry.get_model("rife", None, "cpu", "float32", 0).module)
+    model_class = type(registry.get_spec("rife").load(None))
     forwards: list[tuple[float, ...]] = []
     original = model_class.forward
 
@@ -282,13 +282,14 @@ def test_ensemble_runs_four_symmetric_passes_and_still_interpolates(monkeypatch)
 
 def test_parallel_requests_match_sequential_and_each_pair_runs_once(monkeypatch):
     calls: list[int] = []
-    original = registry.SharedModel.__call__
+    model_class = type(registry.get_spec("rife").load(None))
+    original = model_class.forward
 
-    def counting(self, img0, img1, timesteps, scale, ensemble=False):
+    def counting(self, img0, img1, timesteps, scale=1.0):
         calls.append(len(timesteps))
-        return original(self, img0, img1, timesteps, scale, ensemble)
+        return original(self, img0, img1, timesteps, scale=scale)
 
-    monkeypatch.setattr(registry.SharedModel, "__call__", counting)
+    monkeypatch.setattr(model_class, "forward", counting)
     clip = clip_of(frames=4)
     out = interp(clip, factor=4)
     futures = [out.get_frame_async(n) for n in reversed(range(out.num_frames))]
@@ -303,9 +304,9 @@ def test_parallel_requests_match_sequential_and_each_pair_runs_once(monkeypatch)
 def test_model_is_loaded_once_and_shared():
     clip = clip_of(frames=2)
     interp(clip).get_frame(1)
-    before = registry.get_model.cache_info()
+    before = engine.get_engine.cache_info()
     interp(clip, factor=3).get_frame(1)
-    after = registry.get_model.cache_info()
+    after = engine.get_engine.cache_info()
     assert after.misses == before.misses
     assert after.hits > before.hits
 
@@ -335,6 +336,22 @@ def _variable_format_clip() -> vs.VideoNode:
         ({"scale": 0.3}, "scale"),
         ({"checkpoint": "/nonexistent/weights.pt"}, "does not exist"),
         ({"sc_threshold": -1.0}, "threshold"),
+        ({"ensemble": "no"}, "ensemble must be True or False"),
+        ({"sc": "no"}, "sc must be True or False"),
+        ({"fp16": 1}, "fp16 must be True or False"),
+        ({"factor": 2.5}, "factor_num=5, factor_den=2"),
+        ({"factor": 10**9, "clip": "ten"}, "VapourSynth's limit"),
+        ({"fps_num": 2**62}, "VapourSynth's limit"),
+        ({"factor_num": 2**62, "factor_den": 2**62 - 1}, "64-bit"),
+        ({"precision": "fp8"}, "precision must be one of"),
+        ({"precision": "fp16"}, "needs a CUDA device"),
+        ({"fp16": False, "precision": "fp16"}, "contradicts"),
+        ({"backend": "nope"}, "unknown backend"),
+        ({"backend": "tensorrt"}, "NVIDIA GPU"),
+        ({"backend": 3}, "backend must be"),
+        ({"clip": "vfr-no-durations", "factor": 2}, "_DurationNum"),
+        ({"clip": "negative-duration", "factor": 2}, "positive"),
+        ({"checkpoint": "/"}, "directory"),
     ],
 )
 def test_bad_input_raises_a_clear_filter_error(kwargs, needle):
@@ -342,10 +359,15 @@ def test_bad_input_raises_a_clear_filter_error(kwargs, needle):
     special = kwargs.pop("clip", "default")
     if special == "default":
         clip = clip_of(frames=2)
+    elif special == "ten":
+        clip = core.std.BlankClip(width=64, height=48, length=10)
     elif special == "variable":
         clip = _variable_format_clip()
     elif special == "vfr-no-durations":
         clip = core.std.BlankClip(format=vs.YUV420P8, width=64, height=48, length=2, fpsnum=0, fpsden=1)
+    elif special == "negative-duration":
+        clip = core.std.BlankClip(format=vs.YUV420P8, width=64, height=48, length=2, fpsnum=0, fpsden=1)
+        clip = core.std.SetFrameProps(clip, _DurationNum=-1, _DurationDen=24)
     else:
         clip = special
     kwargs.setdefault("device", "cpu")
@@ -380,18 +402,18 @@ def test_superslomo_runs_flow_once_per_pair_with_all_timesteps_batched(monkeypat
 
     flow_calls: list[int] = []
     refine_batches: list[int] = []
-    original_flows, original_synth = SuperSloMo.flows, SuperSloMo.synthesize
+    original_flows, original_refine = SuperSloMo.flows, SuperSloMo.refine
 
     def flows(self, x0, x1, scale=1.0):
         flow_calls.append(x0.shape[0])
         return original_flows(self, x0, x1, scale)
 
-    def synthesize(self, x0, x1, f01, f10, t):
+    def refine(self, x0, x1, f01, f10, t):
         refine_batches.append(t.numel())
-        return original_synth(self, x0, x1, f01, f10, t)
+        return original_refine(self, x0, x1, f01, f10, t)
 
     monkeypatch.setattr(SuperSloMo, "flows", flows)
-    monkeypatch.setattr(SuperSloMo, "synthesize", synthesize)
+    monkeypatch.setattr(SuperSloMo, "refine", refine)
     clip = clip_of(frames=3)
     out = interp(clip, factor=8, model="superslomo", checkpoint=str(superslomo_checkpoint))
     futures = [out.get_frame_async(n) for n in range(out.num_frames)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import inspect
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -62,15 +63,21 @@ class FakeFilter:
         if clip is None:
             raise vs.Error(PREFIX + "no clip; pass a clip")
         factor = kwargs.get("factor") or 2
-        out = vs.core.std.Interleave([clip] * factor)
+        out = vs.core.std.Interleave([clip] * int(factor))
         return out.std.SetFrameProps(FakeToken=self.token)
 
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakeFilter:
     fake = FakeFilter()
+    real = pytest.importorskip("vsslomo.filter")
     module = types.ModuleType("vsslomo.filter")
-    module.interpolate = fake.interpolate
+
+    def interpolate(*args, **kwargs):
+        return fake.interpolate(*args, **kwargs)
+
+    interpolate.__signature__ = inspect.signature(real.interpolate)  # the bridge converts by it
+    module.interpolate = interpolate
     monkeypatch.setitem(sys.modules, "vsslomo.filter", module)
     return fake
 
@@ -93,13 +100,70 @@ def test_namespace_and_identifier():
     assert all(a.endswith(":opt") for a in vs.core.slomo.Interpolate.signature.split(";") if a)
 
 
+def _source_arg_names() -> list[str]:
+    """The argument names declared in native/vsslomo_plugin.c's interpolate_args."""
+    text = (REPO / "native" / "vsslomo_plugin.c").read_text()
+    block = text.split("interpolate_args =", 1)[1].split(";\n", 1)[0]
+    declared = "".join(re.findall(r'"([^"]*)"', block))
+    return [a.split(":")[0] for a in declared.split(";") if a]
+
+
 def test_arguments_match_python_signature():
     """The C argument list and vsslomo.filter.interpolate must never drift apart."""
     filter_module = pytest.importorskip("vsslomo.filter")
     python_params = list(inspect.signature(filter_module.interpolate).parameters)
-    assert _plugin_arg_names() == python_params, (
+    assert _source_arg_names() == python_params, (
         "native/vsslomo_plugin.c interpolate_args differs from vsslomo.filter.interpolate's parameters"
     )
+
+
+def test_installed_plugin_is_built_from_this_source():
+    if _plugin_arg_names() != _source_arg_names():
+        pytest.skip("the installed libvsslomo.so is older than native/vsslomo_plugin.c: run scripts/setup.sh")
+    assert "factor:data:opt" in vs.core.slomo.Interpolate.signature
+
+
+def _needs_current_plugin() -> None:
+    if _plugin_arg_names() != _source_arg_names():
+        pytest.skip("the installed libvsslomo.so is older than native/vsslomo_plugin.c: run scripts/setup.sh")
+
+
+def test_values_reach_python_exactly(fake: FakeFilter):
+    _needs_current_plugin()
+    vs.core.slomo.Interpolate(_clip(), factor=2.5, factor_num=2**62 - 1, sc_threshold=0.1, sc=0, ensemble="1")
+    call = fake.calls[0]
+    assert call["factor"] == 2.5 and type(call["factor"]) is float  # not truncated to 2
+    assert call["factor_num"] == 2**62 - 1  # not rounded through a double
+    assert call["sc_threshold"] == 0.1 and call["sc"] is False and call["ensemble"] is True
+
+
+@pytest.mark.parametrize(
+    "kwargs, needle",
+    [
+        ({"sc": "no-thanks"}, "sc must be True or False (1 or 0), got 'no-thanks'"),
+        ({"ensemble": 2}, "ensemble must be True or False (1 or 0), got '2'"),
+        ({"factor": "two"}, "factor must be a number, got 'two'"),
+    ],
+)
+def test_bad_plugin_values_are_refused_by_name(fake: FakeFilter, kwargs, needle):
+    _needs_current_plugin()
+    with pytest.raises(vs.Error) as info:
+        vs.core.slomo.Interpolate(_clip(), **kwargs)
+    assert str(info.value) == PREFIX + needle
+    assert not fake.calls
+
+
+def test_unknown_argument_names_are_refused_by_vapoursynth():
+    with pytest.raises(vs.Error, match="does not take argument.*factr"):
+        vs.core.slomo.Interpolate(_clip(), factr=2)
+
+
+def test_real_filter_refuses_fractional_and_boolean_factors_through_the_plugin():
+    _needs_current_plugin()
+    with pytest.raises(vs.Error, match=r"^slomo\.Interpolate: factor must be a whole number, got 2\.5; .*factor_num=5, factor_den=2"):
+        vs.core.slomo.Interpolate(_clip(), factor=2.5, device="cpu")
+    with pytest.raises(vs.Error, match=r"^slomo\.Interpolate: factor must be a number, got 'True'"):
+        vs.core.slomo.Interpolate(_clip(), factor=True, device="cpu")
 
 
 def test_core_call_forwards_all_arguments(fake: FakeFilter):
@@ -154,7 +218,14 @@ def test_unexpected_exception_is_a_clear_error(fake: FakeFilter):
         vs.core.slomo.Interpolate(_clip())
     text = str(info.value)
     assert text.startswith(PREFIX + "internal error: ZeroDivisionError: boom")
-    assert "Traceback" in text
+    assert "Traceback" not in text and "VSSLOMO_DEBUG=1" in text
+
+
+def test_unexpected_exception_traceback_on_request(fake: FakeFilter, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("VSSLOMO_DEBUG", "1")
+    fake.error = (ZeroDivisionError, "boom")
+    with pytest.raises(vs.Error, match="Traceback"):
+        vs.core.slomo.Interpolate(_clip())
 
 
 def test_vapoursynth_error_without_prefix_gets_it(fake: FakeFilter):
@@ -244,7 +315,7 @@ def test_vspipe_forwarding_without_leaks(tmp_path: Path):
         import vapoursynth as vs
 
         fake = types.ModuleType("vsslomo.filter")
-        def interpolate(clip=None, factor=None, **kwargs):
+        def interpolate(clip=None, factor: int | None = None, **kwargs):
             if clip is None:
                 raise vs.Error("slomo.Interpolate: no clip")
             return vs.core.std.Interleave([clip] * factor)

@@ -20,7 +20,9 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks import rife4_reference as ref
-from vsslomo import paths, registry
+from vsslomo import engine, paths, registry
+from vsslomo.backends import Eager
+from vsslomo.device import Placement
 from vsslomo.models import contract, rife4_weights
 from vsslomo.models.checkpoint import CheckpointError
 from vsslomo.models.rife4 import TRAINING_ONLY, Rife4, load_rife4, matching_versions
@@ -32,6 +34,9 @@ if ref.REFERENCE_DIR is None:
 
 TIMESTEPS = (0.25, 0.5, 0.8)
 TOLERANCE = 1e-5
+FILTER_TOLERANCE = 3e-5
+"""Through the whole filter (padding, sanitising, cropping, the frame conversions) the same
+arithmetic runs in another order where oneDNN picks other kernels; measured up to 1.2e-5."""
 PREFIX = "slomo.Interpolate: "
 
 
@@ -307,9 +312,9 @@ def planes(frame: vs.VideoFrame) -> torch.Tensor:
 @pytest.fixture
 def fresh_models():
     """Each test builds its own models (and the cache does not keep 36 networks alive)."""
-    registry.get_model.cache_clear()
+    engine.get_engine.cache_clear()
     yield
-    registry.get_model.cache_clear()
+    engine.get_engine.cache_clear()
 
 
 @pytest.mark.parametrize("version", versions())
@@ -327,21 +332,23 @@ def test_checkpoint_runs_through_the_filter_as_the_reference(version: str, tmp_p
     pad = (0, -w % multiple, 0, -h % multiple)
     net = ref.reference(version, state, 1.0, False)
     expected = ref.frames(net, F.pad(img0, pad), F.pad(img1, pad), (0.25, 0.5, 0.75))
-    assert (got - expected[..., :h, :w].clamp(0, 1)).abs().max().item() <= TOLERANCE
+    assert (got - expected[..., :h, :w].clamp(0, 1)).abs().max().item() <= FILTER_TOLERANCE
 
 
 def vsslomo_interpolate(clip, **kwargs):
     import vsslomo
 
-    return vsslomo.interpolate(clip, device="cpu", sc=False, **kwargs)
+    # fp32 and contiguous tensors: the reference's arithmetic (channels-last convolutions
+    # round differently, see tests/test_backends.py)
+    return vsslomo.interpolate(clip, device="cpu", precision="fp32", backend=Eager(channels_last=False), sc=False, **kwargs)
 
 
 def test_model_rife4_recognises_the_version_through_the_filter(checkpoints, fresh_models):
     img0, img1 = smooth_pair(32, 32)
     out = vsslomo_interpolate(rgbs_clip([img0, img1]), model="rife4", checkpoint=str(checkpoints["4.25"]))
     assert out.num_frames == 4
-    shared = registry.get_model("rife4", str(checkpoints["4.25"].resolve()), "cpu", "float32",
-                                checkpoints["4.25"].stat().st_mtime_ns)  # fmt: skip
+    shared = engine.get_engine("rife4", str(checkpoints["4.25"].resolve()), checkpoints["4.25"].stat().st_mtime_ns,
+                               Placement("cpu", "fp32"), Eager())  # fmt: skip
     assert shared.module.summary == "RIFE 4.25"
 
 
@@ -370,9 +377,11 @@ def test_native_plugin_runs_rife4(checkpoints, fresh_models):
         pytest.skip("native plugin libvsslomo.so is not installed")
     img0, img1 = smooth_pair(32, 32)
     path = str(checkpoints["4.22"])
-    clip = rgbs_clip([img0, img1])
-    out = vs.core.slomo.Interpolate(clip, factor=2, model="rife4.22", checkpoint=path, device="cpu", sc=False)
-    direct = vsslomo_interpolate(rgbs_clip([img0, img1]), factor=2, model="rife4.22", checkpoint=path)
+    kwargs = dict(factor=2, model="rife4.22", checkpoint=path, device="cpu", sc=False)
+    out = vs.core.slomo.Interpolate(rgbs_clip([img0, img1]), **kwargs)
+    import vsslomo
+
+    direct = vsslomo.interpolate(rgbs_clip([img0, img1]), **kwargs)
     assert torch.equal(planes(out.get_frame(1)), planes(direct.get_frame(1)))
 
 

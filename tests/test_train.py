@@ -1,4 +1,4 @@
-"""Training pipeline: ffmpeg data windows, synthetic scenes, losses, metrics, checkpoints, DDP."""
+"""Training pipeline: ffmpeg data windows, synthetic scenes, Super SloMo losses, metrics, checkpoints, DDP."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from vsslomo.render.ffmpeg import find_ffmpeg
 from vsslomo.models.superslomo import SuperSloMo, load_superslomo
 from vsslomo.train import main as train_main
 from vsslomo.train.checkpoint import load_training_state
@@ -20,7 +21,6 @@ from vsslomo.train.data import (
     ValidationWindows,
     VideoWindows,
     WindowSampler,
-    ffmpeg_exe,
     load_sources,
     read_frame_folder,
     read_video,
@@ -35,7 +35,7 @@ TINY = "4,4,6,6,8,8"
 
 
 def _ffmpeg(*args: str) -> None:
-    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", *args], check=True)
+    subprocess.run([find_ffmpeg(), "-v", "error", "-y", *args], check=True)
 
 
 @pytest.fixture(scope="module")
@@ -86,16 +86,17 @@ def test_window_sampler_targets() -> None:
 def test_video_windows(media: dict[str, Path]) -> None:
     sources = load_sources([media["video"], media["frames"]])
     ds = VideoWindows(sources, length=20, crop=64, window=5, min_span=2, val_fraction=0.2, seed=3)
-    img0, target, img1, t = ds[0]
-    assert img0.shape == target.shape == img1.shape == (3, 64, 64)
-    assert 0 < float(t) < 1 and float(t) * 12 == round(float(t) * 12)  # k/2, k/3 or k/4
-    assert torch.equal(ds[5][0], ds[5][0])  # deterministic per (seed, epoch, index)
+    s = ds[0]
+    assert s["img0"].shape == s["target"].shape == s["img1"].shape == (3, 64, 64) and "flow" not in s
+    t = float(s["t"])
+    assert 0 < t < 1 and t * 12 == round(t * 12)  # k/2, k/3 or k/4
+    assert torch.equal(ds[5]["img0"], ds[5]["img0"])  # deterministic per (seed, epoch, index)
     ds.set_epoch(1)
-    assert not torch.equal(ds[5][1], VideoWindows(sources, 20, 64, 5, 2, 0.2, seed=3)[5][1])
+    assert not torch.equal(ds[5]["target"], VideoWindows(sources, 20, 64, 5, 2, 0.2, seed=3)[5]["target"])
     val = ValidationWindows(sources, per_source=3, span=2, window=5, val_fraction=0.2, size=64)
     assert len(val) == 6
-    v0, vt, v1, vt_t = val[0]
-    assert v0.shape == (3, 64, 64) and float(vt_t) == 0.5
+    v = val[0]
+    assert v["img0"].shape == (3, 64, 64) and float(v["t"]) == 0.5
 
 
 def test_video_windows_balance_sources() -> None:
@@ -104,7 +105,7 @@ def test_video_windows_balance_sources() -> None:
 
     def share_of_short(balance: bool) -> float:
         ds = VideoWindows([long, short], length=400, crop=32, window=3, val_fraction=0, balance=balance)
-        return float(np.mean([float(ds[i][0].mean()) for i in range(len(ds))]))
+        return float(np.mean([float(ds[i]["img0"].mean()) for i in range(len(ds))]))
 
     assert share_of_short(False) == pytest.approx(15 / 105, abs=0.05)
     assert share_of_short(True) == pytest.approx(0.5, abs=0.07)
@@ -121,9 +122,9 @@ def test_synthetic_scenes_exact_at_any_t(media: dict[str, Path]) -> None:
     assert three.shape == (3, 3, 64, 64)
     assert torch.allclose(three[1], middle[0], atol=1e-6)
     assert three.min() >= 0 and three.max() <= 1
-    img0, target, img1, t = ds[1]
-    assert img0.shape == (3, 64, 64) and 0 < float(t) < 1
-    moving = sum(not torch.allclose(ds[i][0], ds[i][2]) for i in range(4))
+    s = ds[1]
+    assert s["img0"].shape == (3, 64, 64) and 0 < float(s["t"]) < 1
+    moving = sum(not torch.allclose(ds[i]["img0"], ds[i]["img1"]) for i in range(4))
     assert moving >= 3
 
 
@@ -159,7 +160,7 @@ def test_losses_and_vgg_loader(tmp_path: Path) -> None:
     model = SuperSloMo((4, 4, 6, 6, 8, 8))
     x0, xt, x1 = (torch.rand(2, 3, 32, 32) - model.mean for _ in range(3))
     f01, f10 = model.flows(x0, x1)
-    out = model.synthesize(x0, x1, f01, f10, torch.tensor([0.25, 0.5]))
+    out = model.refine(x0, x1, f01, f10, torch.tensor([0.25, 0.5]))
     total, terms = SuperSloMoLoss(LossWeights(), loaded)(out, x0, xt, x1, model.mean)
     assert set(terms) == {"rec", "warp", "smooth", "perc"}
     total.backward()
@@ -253,12 +254,15 @@ def test_ddp_gloo_two_processes(media: dict[str, Path], tmp_path: Path) -> None:
 
 def test_export_for_inference(media: dict[str, Path], tmp_path: Path) -> None:
     from vsslomo.train.checkpoint import checkpoint_payload, export_checkpoint, save_atomic
+    from vsslomo.train.families import FAMILIES
 
     model = SuperSloMo((4, 4, 6, 6, 8, 8)).eval()
-    save_atomic(checkpoint_payload(model, epoch=3, optimizer={"state": {}}, val={"psnr": 30.0}), tmp_path / "full.pt")
+    meta = {"epoch": 3, "optimizer": {"state": {}}, "val": {"psnr": 30.0}, "args": {"crop": 64, "recipe": "r.toml"}}
+    save_atomic(checkpoint_payload(FAMILIES["superslomo"], model, None, meta), tmp_path / "full.pt")
     export_checkpoint(tmp_path / "full.pt", tmp_path / "small.pt")
     small = load_training_state(tmp_path / "small.pt")
     assert "optimizer" not in small and small["epoch"] == 3
+    assert small["args"] == {"crop": 64, "recipe": "r.toml"}  # the recipe travels with the weights
     assert small["state_dictFC"]["conv1.weight"].dtype == torch.float16
     loaded = load_superslomo(tmp_path / "small.pt")
     assert loaded.flow_net.conv1.weight.dtype == torch.float32
@@ -327,5 +331,7 @@ def test_train_init_widens(media: dict[str, Path], tmp_path: Path, capsys: pytes
     assert "widened" in capsys.readouterr().err
     assert load_superslomo(grown / "last.pt").flow_net.widths == (4, 8, 8, 12, 16, 16)
     args[args.index("--widths") + 1] = "2,2,2,2,2,2"
-    with pytest.raises(SystemExit, match="stay or grow"):
-        train_main(args + ["--epochs", "1", "--init", str(first / "last.pt"), "--out", str(tmp_path / "x")])
+    capsys.readouterr()
+    assert train_main(args + ["--epochs", "1", "--init", str(first / "last.pt"), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) >= 1 and err[-1].startswith("vsslomo train: error: --init") and "stay or grow" in err[-1]

@@ -12,17 +12,17 @@ imported when the filter is actually called.
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import inspect
+import os
 import traceback
-from typing import Any
+from typing import Any, Callable
 
 # Map key the C plugin reads a user-facing error message from (VapourSynth would
 # otherwise prefix the message of an exception raised inside a VSFunction).
 ERROR_KEY = "slomo_error"
 ERROR_PREFIX = "slomo.Interpolate: "
-
-# Arguments VapourSynth can only carry as int that the Python API takes as bool.
-_BOOL_ARGS = ("fp16", "sc", "ensemble")
 
 
 def register() -> None:
@@ -37,16 +37,70 @@ def register() -> None:
     vs.core.slomo.InternalRegister(func=entry)
 
 
-def _normalise(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Turn VapourSynth map values into the Python types ``interpolate`` expects."""
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def coerce(function: Callable[..., Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Turn the plugin's argument values into the Python types of ``function``'s signature.
+
+    The plugin declares every argument but the clip as ``data``, which VapourSynth fills
+    with ``str(value)``: exact for any int or float, and strings reach us as typed. Here,
+    and only here, each value is turned back by its parameter's annotation: ``bool``
+    parameters take True/False (1/0), numeric ones a number (a non-integer factor stays a
+    float so that the filter can refuse it with its hint), ``str`` ones stay strings.
+    """
+    signature = inspect.signature(function)
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
     out: dict[str, Any] = {}
     for key, value in kwargs.items():
+        parameter = signature.parameters.get(key)
+        if parameter is None and not takes_any:
+            close = difflib.get_close_matches(key, list(signature.parameters), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; the arguments are {', '.join(signature.parameters)}"
+            raise vs_error(f"unknown argument {key!r}{hint}")
         if isinstance(value, (bytes, bytearray)):
-            value = bytes(value).decode("utf-8")
-        if key in _BOOL_ARGS and isinstance(value, int):
-            value = bool(value)
+            value = bytes(value).decode("utf-8", errors="replace")
+        annotation = str(parameter.annotation) if parameter is not None else ""
+        if isinstance(value, str):
+            value = _from_text(key, value, annotation)
+        elif isinstance(value, int) and not isinstance(value, bool) and "bool" in _words(annotation):
+            value = _from_text(key, str(value), annotation)  # a plugin built with int-typed flags
         out[key] = value
     return out
+
+
+def _from_text(key: str, text: str, annotation: str) -> Any:
+    """A plugin string as the type ``annotation`` names (``bool``, ``int``/``float``, else str)."""
+    words = _words(annotation)
+    if "bool" in words:
+        word = text.strip().lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+        raise vs_error(f"{key} must be True or False (1 or 0), got {text!r}")
+    if "int" in words or "float" in words:
+        try:
+            return int(text)
+        except ValueError:
+            pass
+        try:
+            return float(text)
+        except ValueError:
+            raise vs_error(f"{key} must be a number, got {text!r}") from None
+    return text
+
+
+def _words(annotation: str) -> list[str]:
+    return annotation.replace("|", " ").split()
+
+
+def vs_error(message: str) -> Exception:
+    """A ``vapoursynth.Error`` carrying a user-facing ``slomo.Interpolate:`` message."""
+    import vapoursynth as vs
+
+    return vs.Error(ERROR_PREFIX + message)
 
 
 def entry(**kwargs: Any) -> Any:
@@ -59,7 +113,7 @@ def entry(**kwargs: Any) -> Any:
 
     try:
         interpolate = importlib.import_module("vsslomo.filter").interpolate
-        clip = interpolate(**_normalise(kwargs))
+        clip = interpolate(**coerce(interpolate, kwargs))
         if not isinstance(clip, vs.VideoNode):
             raise TypeError(f"vsslomo.filter.interpolate returned {type(clip).__name__}, not a VideoNode")
         return clip
@@ -68,6 +122,10 @@ def entry(**kwargs: Any) -> Any:
         if not message.startswith(ERROR_PREFIX):
             message = ERROR_PREFIX + message
         return {ERROR_KEY: message}
-    except Exception as exc:  # an unexpected failure: keep the traceback for the report
-        details = "".join(traceback.format_exception(exc)).rstrip()
-        return {ERROR_KEY: f"{ERROR_PREFIX}internal error: {type(exc).__name__}: {exc}\n{details}"}
+    except Exception as exc:  # an unexpected failure: one line, the traceback only on request
+        message = f"{ERROR_PREFIX}internal error: {type(exc).__name__}: {' '.join(str(exc).split())}"
+        if os.environ.get("VSSLOMO_DEBUG"):
+            message += "\n" + "".join(traceback.format_exception(exc)).rstrip()
+        else:
+            message += " (please report it; set VSSLOMO_DEBUG=1 for the traceback)"
+        return {ERROR_KEY: message}

@@ -3,8 +3,8 @@
 Models work on RGB float in [0, 1]. Every supported clip format is converted to RGBS
 (or GRAYS, replicated to three channels) in the VapourSynth graph, and model output is
 converted back to the clip's own format, so the filter accepts YUV/RGB/GRAY at any bit
-depth. Colour matrix and range come from the clip's frame props, with the usual
-defaults (BT.709 for HD, BT.601 for SD, limited range for YUV) when they are missing.
+depth. Colour matrix and range come from the clip's frame props, with the defaults of
+:mod:`vsslomo.colour` when they are missing or unusable.
 """
 
 from __future__ import annotations
@@ -12,19 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 import vapoursynth as vs
 
-# VapourSynth's _Matrix codes (ITU-T H.273) that zimg can convert with.
-_SUPPORTED_MATRICES = {1, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}
-
+from . import colour, props
 
 @dataclass(frozen=True)
 class ColorInfo:
     """How to go between the clip's format and RGB."""
 
-    matrix: int | None  # None for RGB/GRAY clips
+    matrix: int | None
+    """``_Matrix`` code for YUV, 0 for RGB, ``None`` for grey."""
     full_range: bool
 
     @property
@@ -32,24 +29,15 @@ class ColorInfo:
         return "full" if self.full_range else "limited"
 
 
-def _full_range(props: vs.FrameProps, default: bool) -> bool:
-    # R74+ writes _Range (1 = full); older plugins write _ColorRange (0 = full).
-    if "_Range" in props:
-        return int(props["_Range"]) == int(vs.RANGE_FULL)
-    if "_ColorRange" in props:
-        return int(props["_ColorRange"]) == 0
-    return default
-
-
-def color_info(clip: vs.VideoNode, props: vs.FrameProps) -> ColorInfo:
-    """Read matrix and range from ``props`` (a representative frame), defaulting sensibly."""
-    fmt = clip.format
-    if fmt.color_family != vs.YUV:
-        return ColorInfo(matrix=None, full_range=_full_range(props, default=True))
-    matrix = int(props.get("_Matrix", 2))
-    if matrix not in _SUPPORTED_MATRICES:
-        matrix = 1 if (clip.width > 1024 or clip.height > 576) else 6
-    return ColorInfo(matrix=matrix, full_range=_full_range(props, default=False))
+def color_info(clip: vs.VideoNode, frame_props: vs.FrameProps) -> ColorInfo:
+    """Matrix and range of ``clip`` from ``frame_props`` (a representative frame), see :mod:`vsslomo.colour`."""
+    family = clip.format.color_family
+    if family != vs.YUV:
+        return ColorInfo(matrix=0 if family == vs.RGB else None, full_range=colour.full_range(frame_props, default=True))
+    return ColorInfo(
+        matrix=colour.yuv_matrix(frame_props, clip.width, clip.height),
+        full_range=colour.full_range(frame_props, default=False),
+    )
 
 
 def model_format(clip: vs.VideoNode) -> vs.VideoFormat:
@@ -63,20 +51,18 @@ def to_model_clip(clip: vs.VideoNode, info: ColorInfo) -> vs.VideoNode:
     target = model_format(clip)
     if clip.format.id == target.id:
         return clip
-    kwargs: dict[str, int | str] = {"range_in_s": info.range_name, "range_s": "full"}
-    if info.matrix is not None:
-        kwargs["matrix_in"] = info.matrix
-    return vs.core.resize.Bicubic(clip, format=target.id, **kwargs)
+    return vs.core.resize.Bicubic(
+        _tagged(clip, info), format=target.id, **_matrices(info.matrix, 0), range_in_s=info.range_name, range_s="full"
+    )
 
 
 def from_model_clip(rgb: vs.VideoNode, like: vs.VideoNode, info: ColorInfo) -> vs.VideoNode:
     """Convert a model-format clip back to ``like``'s format, matrix and range."""
     if rgb.format.id == like.format.id:
         return rgb
-    kwargs: dict[str, int | str] = {"range_s": info.range_name, "range_in_s": "full"}
-    if info.matrix is not None:
-        kwargs["matrix"] = info.matrix
-    return vs.core.resize.Bicubic(rgb, format=like.format.id, **kwargs)
+    return vs.core.resize.Bicubic(
+        rgb, format=like.format.id, **_matrices(0, info.matrix), range_in_s="full", range_s=info.range_name
+    )
 
 
 def is_subsampled(clip: vs.VideoNode) -> bool:
@@ -92,7 +78,9 @@ def _float_format(like: vs.VideoNode) -> vs.VideoFormat:
 
 def to_float_native(clip: vs.VideoNode, info: ColorInfo) -> vs.VideoNode:
     """``clip`` as 32-bit float in its own colour family and subsampling (no resampling)."""
-    return vs.core.resize.Point(clip, format=_float_format(clip).id, range_in_s=info.range_name)
+    return vs.core.resize.Point(
+        _tagged(clip, info), format=_float_format(clip).id, **_matrices(info.matrix, info.matrix), range_in_s=info.range_name
+    )
 
 
 def round_trip_residual(native: vs.VideoNode, rgb: vs.VideoNode, info: ColorInfo) -> vs.VideoNode:
@@ -104,7 +92,7 @@ def round_trip_residual(native: vs.VideoNode, rgb: vs.VideoNode, info: ColorInfo
     interpolated frames softer colour edges than their source frames, and the colours would
     pulse at the frame rate. Luma comes back exactly (the matrix is linear): its residual is 0.
     """
-    back = vs.core.resize.Bicubic(rgb, format=native.format.id, **_matrix_kwargs(info))
+    back = vs.core.resize.Bicubic(rgb, format=native.format.id, **_matrices(0, info.matrix))
     return vs.core.std.Expr([native, back], ["0", "x y -", "x y -"])
 
 
@@ -118,44 +106,41 @@ def from_model_clip_with_residual(
     the model's difference from the linear blend is resampled, so where nothing moves the
     output is the blend of the source frames exactly.
     """
-    down = vs.core.resize.Bicubic(synth, format=residual.format.id, **_matrix_kwargs(info))
+    down = vs.core.resize.Bicubic(synth, format=residual.format.id, **_matrices(0, info.matrix))
     out = vs.core.std.Expr([down, residual], ["x", "x y +", "x y +"])
-    return vs.core.resize.Point(out, format=like.format.id, range_s=info.range_name)
+    return vs.core.resize.Point(out, format=like.format.id, **_matrices(info.matrix, info.matrix), range_s=info.range_name)
 
 
-def _matrix_kwargs(info: ColorInfo) -> dict[str, int]:
-    return {} if info.matrix is None else {"matrix": info.matrix}
+def _tagged(clip: vs.VideoNode, info: ColorInfo) -> vs.VideoNode:
+    """``clip`` with colour tags the conversions can trust (zimg prefers frame tags to its
+    arguments, and fails on unusable ones: an RGB clip tagged BT.709, a matrix of 100, an
+    unknown transfer). Only the model's branch of the graph sees these; output frames keep
+    the source frames' own props."""
+    clean = vs.core.std.RemoveFrameProps(clip, [props.MATRIX, props.TRANSFER, props.PRIMARIES])
+    return clean if info.matrix is None else vs.core.std.SetFrameProps(clean, **{props.MATRIX: info.matrix})
 
 
-def frame_to_tensor(frame: vs.VideoFrame, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """A model-format frame (RGBS/GRAYS) as a ``(1, 3, H, W)`` tensor on ``device``."""
+def _matrices(matrix_in: int | None, matrix: int | None) -> dict[str, int]:
+    """resize's matrix arguments; none for grey, whose conversions take no matrix."""
+    if matrix_in is None or matrix is None:
+        return {}
+    return {"matrix_in": matrix_in, "matrix": matrix}
+
+
+def frame_to_array(frame: vs.VideoFrame) -> np.ndarray:
+    """A model-format frame (RGBS/GRAYS) as a ``(3, H, W)`` float32 array (grey replicated)."""
     planes = [np.asarray(frame[p]) for p in range(frame.format.num_planes)]
     if len(planes) == 1:
         planes = planes * 3
-    host = torch.from_numpy(np.stack(planes))
-    return host.to(device=device, dtype=dtype, non_blocking=True).unsqueeze(0)
+    return np.stack(planes)
 
 
-def write_tensor(image: torch.Tensor, template: vs.VideoFrame) -> vs.VideoFrame:
-    """A copy of ``template`` (keeping its props) whose pixels are ``image`` ``(3, H, W)``."""
+def write_array(image: np.ndarray, template: vs.VideoFrame) -> vs.VideoFrame:
+    """A copy of ``template`` (keeping its props) whose pixels are ``image`` ``(3, H, W)`` float32."""
     out = template.copy()
-    pixels = image.float().cpu().numpy()
     if out.format.num_planes == 1:
-        np.copyto(np.asarray(out[0]), pixels.mean(axis=0))
+        np.copyto(np.asarray(out[0]), image.mean(axis=0))
     else:
         for p in range(3):
-            np.copyto(np.asarray(out[p]), pixels[p])
+            np.copyto(np.asarray(out[p]), image[p])
     return out
-
-
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Zero-pad the right/bottom of ``(N, C, H, W)`` to multiples of ``multiple``.
-
-    Zero padding on the bottom/right matches the RIFE reference inference code, so our
-    output equals it on sizes that need padding too.
-    """
-    h, w = x.shape[-2:]
-    ph, pw = -h % multiple, -w % multiple
-    if ph == 0 and pw == 0:
-        return x
-    return F.pad(x, (0, pw, 0, ph))

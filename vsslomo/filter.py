@@ -1,28 +1,36 @@
-"""``slomo.Interpolate``: the VapourSynth glue between a clip and an interpolation model.
+"""``slomo.Interpolate``: the VapourSynth graph between a clip and an interpolation model.
 
-Data flows one way: the output frame number goes through the pure timing plan to a
-source pair and a time t; frames at t = 0 (and, at a scene cut, every frame of the pair)
-are the source frame itself, bit-exact; the others come from the model, which renders
-all timesteps of a pair in one call (see :mod:`vsslomo.paircache`) on RGB tensors
-converted from and back to the clip's own format (see :mod:`vsslomo.convert`).
+Data flows one way: the output frame number goes through the pure timing plan to a source
+pair and a time t; frames at t = 0 (and, at a scene cut, every frame of the pair) are the
+source frame itself, bit-exact; the others come from the model through
+:class:`vsslomo.engine.Renderer` (cached per-frame and per-pair work, timesteps in
+memory-bounded chunks) on RGB tensors converted from and back to the clip's own format
+(see :mod:`vsslomo.convert`).
+
+Arguments arrive as real Python types; the native plugin's values are converted in
+:mod:`vsslomo._bridge`.
 """
 
 from __future__ import annotations
 
+import numbers
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import torch
 import vapoursynth as vs
 
-from . import convert, device as devices, registry, timing
-from .models import contract
-from .paircache import PairCache
+from . import backends, convert, engine, props, registry, timing
+from . import device as devices
+from .scene import validate_threshold
 from .vsscene import mark_scene_changes
 
 FILTER_NAME = "slomo.Interpolate"
 SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
+MAX_FRAMES = 2**31 - 1
+"""VapourSynth's limit on a clip's length."""
+MAX_RATE_TERM = 2**63 - 1
+"""VapourSynth stores frame rates and durations as int64 numerators and denominators."""
 
 
 def _error(message: str) -> vs.Error:
@@ -40,6 +48,8 @@ def interpolate(
     checkpoint: str | None = None,
     device: str | None = None,
     fp16: bool | None = None,
+    precision: str | None = None,
+    backend: str | backends.Eager | None = None,
     sc: bool = True,
     sc_threshold: float | None = None,
     scale: float = 1.0,
@@ -53,58 +63,56 @@ def interpolate(
     divided by the ratio. Variable-frame-rate clips are converted by timestamps when a
     target fps is given.
 
-    ``model``: a name from :data:`vsslomo.registry.MODELS` ("rife", "superslomo");
-    ``checkpoint``: a weights file for it (default: the model's shipped weights).
-    ``device``: "cpu", "cuda" or "cuda:N" (default CUDA when available); ``fp16``: half
-    precision (default on for CUDA). ``sc``: scene-cut handling, detected and taken from
-    upstream ``_SceneChangeNext/_SceneChangePrev``; across a cut the in-between frames
-    are duplicates of the left frame. ``sc_threshold``: detector sensitivity (see
-    :func:`vsslomo.vsscene.mark_scene_changes`). ``scale``: flow resolution factor
-    (0.5 for 4K, 0.25 for 8K). ``ensemble``: average the model over time reversal and
-    left-right mirroring (see :mod:`vsslomo.models.ensemble`): better quality, 4x the cost.
+    ``model``: a name from :data:`vsslomo.registry.MODELS` (``"rife"``, ``"superslomo"``,
+    ...); ``checkpoint``: a weights file for it (default: the model's own weights).
+    ``device``: ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (default CUDA when available).
+    ``precision``: ``"auto"`` (default: fp16 on CUDA, bf16 on CPUs with native bfloat16,
+    fp32 elsewhere), ``"fp32"``, ``"fp16"`` or ``"bf16"``; ``fp16=True/False`` is the older
+    spelling of ``precision="fp16"/"fp32"``. ``backend``: ``"eager"`` (default),
+    ``"compile"``, ``"tensorrt"`` or a :mod:`vsslomo.backends` object with tuned options.
+    ``sc``: scene-cut handling, detected and taken from upstream
+    ``_SceneChangeNext/_SceneChangePrev``; across a cut the in-between frames are
+    duplicates of the left frame. ``sc_threshold``: detector sensitivity (see
+    :func:`vsslomo.vsscene.mark_scene_changes`). ``scale``: flow resolution factor (0.5 for
+    4K, 0.25 for 8K). ``ensemble``: average the model over time reversal and left-right
+    mirroring (RIFE 4.x: the version's own ensemble): better quality, 2-4x the cost.
 
     Output frames carry ``SlomoSourceFrame``, ``SlomoT`` and ``SlomoSceneChange``.
     """
     clip = _check_clip(clip)
     spec = _check_model(model)
-    scale = _check_scale(_scalar(scale))
-    placement = _check_placement(_scalar(device), _optional_bool(fp16))
+    scale = _check_scale(scale)
+    use_cuts = _check_bool("sc", sc)
+    use_ensemble = _check_bool("ensemble", ensemble)
+    placement = _check_placement(device, _check_optional_bool("fp16", fp16), precision)
+    chosen_backend = _check_backend(backend, placement)
+    threshold = _check_threshold(sc_threshold)
     plan = _plan(clip, factor, factor_num, factor_den, fps_num, fps_den)
-    checkpoint_path = _check_checkpoint(_scalar(checkpoint))
+    checkpoint_path = _check_checkpoint(checkpoint)
     revision = Path(checkpoint_path).stat().st_mtime_ns if checkpoint_path else 0
     try:
-        shared = registry.get_model(spec.name, checkpoint_path, placement.device, placement.dtype, revision)
-    except (FileNotFoundError, ValueError, RuntimeError, KeyError, OSError) as exc:
-        raise _error(f"cannot load model {spec.name!r}: {exc}") from exc
+        shared = engine.get_engine(spec.name, checkpoint_path, revision, placement, chosen_backend)
+    except (ValueError, FileNotFoundError, OSError, RuntimeError, KeyError) as exc:
+        raise _error(f"cannot load model {spec.name!r}: {_one_line(exc)}") from None
     clip = _cached(clip)
-    cuts = None
-    if _optional_bool(sc) is not False:
-        try:
-            cuts = mark_scene_changes(clip, _scalar(sc_threshold))
-        except ValueError as exc:
-            raise _error(str(exc)) from exc
-    return _build(clip, plan, shared, contract.pad_multiple(shared.module, scale), scale, bool(_optional_bool(ensemble)), cuts)
+    cuts = mark_scene_changes(clip, threshold) if use_cuts else None
+    try:
+        renderer = engine.Renderer(
+            shared, plan, scale, use_ensemble, (clip.height, clip.width), capacity=max(4, 2 * vs.core.num_threads)
+        )
+    except ValueError as exc:
+        raise _error(str(exc)) from None
+    return _build(clip, plan, renderer, cuts)
 
 
 # --- argument checking ---------------------------------------------------------------
 
 
-def _scalar(value: Any) -> Any:
-    """Unwrap one-element lists and bytes, as values arrive through the native plugin."""
-    if isinstance(value, (list, tuple)) and len(value) == 1:
-        value = value[0]
-    if isinstance(value, (bytes, bytearray)):
-        value = value.decode()
-    return value
-
-
-def _optional_bool(value: Any) -> bool | None:
-    value = _scalar(value)
-    return None if value is None else bool(value)
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _check_clip(clip: Any) -> vs.VideoNode:
-    clip = _scalar(clip)
     if clip is None:
         raise _error("no clip given; pass the video clip to interpolate as the first argument")
     if not isinstance(clip, vs.VideoNode):
@@ -124,50 +132,76 @@ def _check_clip(clip: Any) -> vs.VideoNode:
     return clip
 
 
+def _check_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise _error(f"{name} must be True or False, got {value!r}")
+
+
+def _check_optional_bool(name: str, value: Any) -> bool | None:
+    return None if value is None else _check_bool(name, value)
+
+
 def _check_model(model: Any) -> registry.ModelSpec:
-    name = _scalar(model)
-    if not isinstance(name, str):
-        raise _error(f"model must be a name such as 'rife', got {name!r}")
+    if not isinstance(model, str):
+        raise _error(f"model must be a name such as 'rife', got {model!r}")
     try:
-        return registry.get_spec(name)
+        return registry.get_spec(model)
     except KeyError as exc:
         raise _error(str(exc.args[0])) from None
 
 
 def _check_scale(scale: Any) -> float:
-    try:
-        value = float(scale)
-    except (TypeError, ValueError):
-        value = float("nan")
-    if value not in SCALES:
+    ok = isinstance(scale, numbers.Real) and not isinstance(scale, bool) and float(scale) in SCALES
+    if not ok:
         raise _error(f"scale={scale!r} is not supported; use one of {', '.join(map(str, SCALES))}")
-    return value
+    return float(scale)
 
 
-def _check_placement(device: Any, fp16: bool | None) -> devices.Placement:
+def _check_threshold(threshold: Any) -> float:
+    try:
+        return validate_threshold(threshold)
+    except ValueError as exc:
+        raise _error(f"sc_threshold: {exc}") from None
+
+
+def _check_placement(device: Any, fp16: bool | None, precision: Any) -> devices.Placement:
     if device is not None and not isinstance(device, str):
         raise _error(f"device must be a string such as 'cpu' or 'cuda:0', got {device!r}")
     try:
-        return devices.resolve(device, fp16)
+        return devices.resolve(device, fp16, precision)
     except ValueError as exc:
+        raise _error(str(exc)) from None
+
+
+def _check_backend(backend: Any, placement: devices.Placement) -> backends.Eager:
+    import torch
+
+    try:
+        return backends.resolve(backend, torch.device(placement.device))
+    except backends.BackendError as exc:
         raise _error(str(exc)) from None
 
 
 def _check_checkpoint(checkpoint: Any) -> str | None:
     if checkpoint is None:
         return None
-    path = Path(str(checkpoint)).expanduser()
+    if not isinstance(checkpoint, (str, Path)):
+        raise _error(f"checkpoint must be a file path, got {checkpoint!r}")
+    path = Path(checkpoint).expanduser()
+    if path.is_dir():
+        raise _error(f"checkpoint {str(path)!r} is a directory; pass the weights file inside it")
     if not path.is_file():
         raise _error(f"checkpoint file {str(path)!r} does not exist; pass the path of a weights file")
     return str(path.resolve())
 
 
 def _plan(clip: vs.VideoNode, *rate: Any) -> timing.Timing:
-    factor, factor_num, factor_den, fps_num, fps_den = (_scalar(v) for v in rate)
+    factor, factor_num, factor_den, fps_num, fps_den = rate
     source_fps = Fraction(clip.fps.numerator, clip.fps.denominator) if clip.fps.numerator else None
     durations = _durations(clip) if timing.needs_durations(source_fps, fps_num) else None
     try:
-        return timing.resolve(
+        plan = timing.resolve(
             clip.num_frames,
             source_fps,
             factor=factor,
@@ -179,21 +213,55 @@ def _plan(clip: vs.VideoNode, *rate: Any) -> timing.Timing:
         )
     except ValueError as exc:
         raise _error(str(exc)) from None
+    _check_limits(clip, plan)
+    if source_fps is None and durations is None and _source_duration(clip.get_frame(0).props, 0) is None:
+        raise _missing_duration(0)  # refused now, not at every frame
+    return plan
+
+
+def _check_limits(clip: vs.VideoNode, plan: timing.Timing) -> None:
+    """Refuse plans whose output VapourSynth cannot represent."""
+    if plan.num_frames > MAX_FRAMES:
+        raise _error(
+            f"the output would have {plan.num_frames} frames, more than VapourSynth's limit of {MAX_FRAMES}; "
+            "use a smaller factor or target rate (or a shorter clip)"
+        )
+    if plan.fps is not None and max(plan.fps.numerator, plan.fps.denominator) > MAX_RATE_TERM:
+        raise _error(
+            f"the output frame rate {plan.fps} does not fit VapourSynth's 64-bit rates; "
+            "use a simpler factor or target rate, e.g. factor_num=5, factor_den=2"
+        )
+
+
+def _source_duration(frame_props: vs.FrameProps, n: int) -> Fraction | None:
+    """Frame ``n``'s duration from its props; ``None`` if absent; refuses invalid ones."""
+    num, den = frame_props.get(props.DURATION_NUM), frame_props.get(props.DURATION_DEN)
+    if num is None and den is None:
+        return None
+    if not isinstance(num, int) or not isinstance(den, int) or num <= 0 or den <= 0:
+        raise _error(
+            f"source frame {n} has duration {num}/{den}; every frame needs a positive "
+            "_DurationNum/_DurationDen (fix the source or give the clip a constant rate with core.std.AssumeFPS)"
+        )
+    return Fraction(num, den)
 
 
 def _durations(clip: vs.VideoNode) -> list[Fraction]:
     """Every frame's duration, for variable-frame-rate clips converted to a constant rate."""
     durations = []
     for n, frame in enumerate(clip.frames(close=True)):
-        num, den = frame.props.get("_DurationNum"), frame.props.get("_DurationDen")
-        if not num or not den:
-            raise _error(
-                f"the clip has a variable frame rate but frame {n} has no _DurationNum/_DurationDen; "
-                "use a source filter that sets frame durations, or give the clip a constant rate "
-                "with core.std.AssumeFPS"
-            )
-        durations.append(Fraction(int(num), int(den)))
+        duration = _source_duration(frame.props, n)
+        if duration is None:
+            raise _missing_duration(n)
+        durations.append(duration)
     return durations
+
+
+def _missing_duration(n: int) -> vs.Error:
+    return _error(
+        f"the clip has a variable frame rate but frame {n} has no _DurationNum/_DurationDen; "
+        "use a source filter that sets frame durations, or give the clip a constant rate with core.std.AssumeFPS"
+    )
 
 
 # --- graph --------------------------------------------------------------------------
@@ -235,15 +303,7 @@ def _blend(left: vs.VideoNode, right: vs.VideoNode, plan: timing.Timing) -> vs.V
     return vs.core.std.FrameEval(left, select)
 
 
-def _build(
-    clip: vs.VideoNode,
-    plan: timing.Timing,
-    shared: registry.SharedModel,
-    multiple: int,
-    scale: float,
-    ensemble: bool,
-    cuts: vs.VideoNode | None,
-) -> vs.VideoNode:
+def _build(clip: vs.VideoNode, plan: timing.Timing, renderer: engine.Renderer, cuts: vs.VideoNode | None) -> vs.VideoNode:
     length, fps = plan.num_frames, plan.fps
 
     def left(n: int) -> int:
@@ -252,13 +312,16 @@ def _build(
     def right(n: int) -> int:
         return plan.step(n).right
 
-    info = convert.color_info(clip, clip.get_frame(0).props)
+    first = clip.get_frame(0).props
+    try:
+        info = convert.color_info(clip, first)
+    except ValueError as exc:
+        raise _error(str(exc)) from None
     # Subsampled YUV goes to RGB through float YUV, so its chroma can be restored exactly.
     native = convert.to_float_native(clip, info) if convert.is_subsampled(clip) else None
     rgb = convert.to_model_clip(native if native is not None else clip, info)
-    renderer = _Renderer(plan, shared, multiple, scale, ensemble, capacity=max(4, 2 * vs.core.num_threads))
     rgb_pair = [_remap(rgb, length, fps, left), _remap(rgb, length, fps, right)]
-    synth_rgb = vs.core.std.ModifyFrame(_blank(rgb, length, fps), rgb_pair, renderer)
+    synth_rgb = vs.core.std.ModifyFrame(_blank(rgb, length, fps), rgb_pair, _Synthesizer(renderer))
     if native is not None:
         residual = convert.round_trip_residual(native, rgb, info)
         pair_residual = _blend(_remap(residual, length, fps, left), _remap(residual, length, fps, right), plan)
@@ -269,7 +332,7 @@ def _build(
     pair_cuts = _remap(cuts, length, fps, left) if cuts is not None else None
 
     def choose(n: int, f: vs.VideoFrame | None = None) -> vs.VideoNode:
-        if plan.step(n).t == 0 or (f is not None and f.props["SlomoSceneChange"]):
+        if plan.step(n).t == 0 or (f is not None and f.props[props.SCENE_CHANGE]):
             return source
         return synth
 
@@ -278,81 +341,53 @@ def _build(
     else:
         chosen = vs.core.std.FrameEval(_blank(clip, length, fps), choose, prop_src=pair_cuts)
 
-    stamp = _Stamper(plan)
     clips = [chosen, source] + ([pair_cuts] if pair_cuts is not None else [])
-    return vs.core.std.ModifyFrame(chosen, clips, stamp)
+    return vs.core.std.ModifyFrame(chosen, clips, _Stamper(plan, fps is not None))
 
 
-class _Renderer:
-    """ModifyFrame callback producing model frames; all timesteps of a pair in one call."""
+class _Synthesizer:
+    """ModifyFrame callback: output frame n from the renderer, given its two source frames."""
 
-    def __init__(
-        self,
-        plan: timing.Timing,
-        shared: registry.SharedModel,
-        multiple: int,
-        scale: float,
-        ensemble: bool,
-        capacity: int,
-    ):
-        self.plan = plan
-        self.shared = shared
-        self.multiple = multiple
-        self.scale = scale
-        self.ensemble = ensemble
-        self.cache: PairCache[int, torch.Tensor] = PairCache(capacity)
+    def __init__(self, renderer: engine.Renderer):
+        self.renderer = renderer
 
     def __call__(self, n: int, f: Sequence[vs.VideoFrame]) -> vs.VideoFrame:
-        step = self.plan.step(n)
-        times = self.plan.timesteps(step.left)
         left, right = f
-        frames = self.cache.get(step.left, len(times), lambda: self._render(left, right, times))
-        return convert.write_tensor(frames[times.index(step.t)], left)
-
-    def _render(self, a: vs.VideoFrame, b: vs.VideoFrame, times: Sequence[Fraction]) -> torch.Tensor:
-        device, dtype = self.shared.device, self.shared.dtype
-        img0 = convert.frame_to_tensor(a, device, dtype)
-        img1 = convert.frame_to_tensor(b, device, dtype)
-        height, width = img0.shape[-2:]
-        ts = torch.tensor([float(t) for t in times], device=device, dtype=dtype)
-        out = self.shared(
-            convert.pad_to_multiple(img0, self.multiple),
-            convert.pad_to_multiple(img1, self.multiple),
-            ts,
-            self.scale,
-            self.ensemble,
-        )
-        return out[..., :height, :width].float().cpu()
+        image = self.renderer.frame(n, lambda: convert.frame_to_array(left), lambda: convert.frame_to_array(right))
+        return convert.write_array(image.numpy(), left)
 
 
 class _Stamper:
     """Final ModifyFrame callback: source props, exact durations and provenance props."""
 
-    def __init__(self, plan: timing.Timing):
+    def __init__(self, plan: timing.Timing, constant_rate: bool):
         self.plan = plan
+        self.constant_rate = constant_rate
 
     def __call__(self, n: int, f: Sequence[vs.VideoFrame]) -> vs.VideoFrame:
         step = self.plan.step(n)
         out = f[0].copy()
         source_props = f[1].props
-        cut = bool(f[2].props["SlomoSceneChange"]) if len(f) > 2 else False
-        props = out.props
-        props.clear()
-        props.update(source_props)
-        num, den = source_props.get("_DurationNum"), source_props.get("_DurationDen")
-        source_duration = Fraction(int(num), int(den)) if num and den else None
+        cut = bool(f[2].props[props.SCENE_CHANGE]) if len(f) > 2 else False
+        frame_props = out.props
+        frame_props.clear()
+        frame_props.update(source_props)
+        source_duration = _source_duration(source_props, step.left)
+        if source_duration is None and not self.constant_rate and self.plan.ratio is not None:
+            raise _missing_duration(step.left)
         duration = self.plan.duration(n, source_duration)
-        props["_DurationNum"] = duration.numerator
-        props["_DurationDen"] = duration.denominator
-        props["SlomoSourceFrame"] = step.left
-        props["SlomoT"] = float(step.t)
-        props["SlomoSceneChange"] = int(cut)
+        frame_props[props.DURATION_NUM] = duration.numerator
+        frame_props[props.DURATION_DEN] = duration.denominator
+        frame_props[props.SOURCE_FRAME] = step.left
+        frame_props[props.T] = float(step.t)
+        frame_props[props.SCENE_CHANGE] = int(cut)
         # Scene-change marks move to the output frames that really border the cut.
         if step.t != 0:
-            props.pop("_SceneChangePrev", None)
+            frame_props.pop(props.SCENE_CHANGE_PREV, None)
         last_of_pair = n + 1 >= self.plan.num_frames or self.plan.step(n + 1).left != step.left
         if not last_of_pair:
-            props.pop("_SceneChangeNext", None)
+            frame_props.pop(props.SCENE_CHANGE_NEXT, None)
         elif cut:
-            props["_SceneChangeNext"] = 1
+            frame_props[props.SCENE_CHANGE_NEXT] = 1
         return out
+

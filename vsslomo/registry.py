@@ -1,24 +1,15 @@
-"""Model registry: which interpolation models exist and how to build them.
+"""Model registry: which interpolation models exist and how to build them (data only).
 
-The registry is data: one :class:`ModelSpec` per model. Each spec names a loader
-``module:function`` with the signature ``load(checkpoint: Path | None) -> nn.Module``;
-the loader reads its weights strictly and returns a module in eval mode whose forward is
-
-    model(img0, img1, timesteps, scale=1.0) -> Tensor
-
-with ``img0``/``img1`` of shape ``(1, 3, H, W)``, RGB in [0, 1], H and W multiples of
-``spec.pad_multiple(scale)``, ``timesteps`` a 1-D float tensor of T values in (0, 1),
-returning ``(T, 3, H, W)``.
-
-Models are built once per (model, checkpoint, device, dtype) and shared by every filter
-instance and thread (:func:`get_model`).
+One :class:`ModelSpec` per user-facing model name. Each spec names a loader
+``module:function`` with the signature ``load(checkpoint: Path | None, **options) ->
+nn.Module``; the loader reads its weights safely and strictly and returns a module that
+meets :mod:`vsslomo.models.contract`. :func:`vsslomo.engine.get_engine` builds each
+(model, checkpoint, device, precision, backend) once and shares it.
 """
 
 from __future__ import annotations
 
-import functools
 import importlib
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -74,6 +65,30 @@ _SPECS: tuple[ModelSpec, ...] = (
         description="Super SloMo (CVPR 2018): one flow pass per pair, cheap extra timesteps",
         weights="vsslomo's own checkpoint shipped in the package (or checkpoint=PATH)",
     ),
+    # --- IFRNet (vsslomo/models/ifrnet.py) ---
+    ModelSpec(
+        name="ifrnet",
+        family="ifrnet",
+        loader="vsslomo.models.ifrnet:load_ifrnet",
+        description="IFRNet (CVPR 2022): encoder once per frame, all t of a pair in one decoder batch; any size with checkpoint=",
+        weights="vsslomo's own IFRNet-S weights (vsslomo/weights/ifrnet_s.pt), else official files in the user weights folder",
+    ),
+    ModelSpec(
+        name="ifrnet-s",
+        family="ifrnet",
+        loader="vsslomo.models.ifrnet:load_ifrnet",
+        description="IFRNet-S (2.8 M parameters)",
+        weights="vsslomo's own IFRNet-S weights, else IFRNet_S_Vimeo90K.pth / IFRNet_S_GoPro.pth in the user weights folder",
+        options=(("size", "s"),),
+    ),
+    ModelSpec(
+        name="ifrnet-l",
+        family="ifrnet",
+        loader="vsslomo.models.ifrnet:load_ifrnet",
+        description="IFRNet-L (19.7 M parameters)",
+        weights="IFRNet_L_Vimeo90K.pth / IFRNet_L_GoPro.pth in the user weights folder (or checkpoint=PATH)",
+        options=(("size", "l"),),
+    ),
     # RIFE 4.x: "rife4" (version recognised from the weights) and "rife4.<version>", from the table.
     *(
         ModelSpec(name=name, family=rife4_versions.FAMILY, loader="vsslomo.models.rife4:load_rife4",
@@ -95,57 +110,3 @@ def get_spec(name: str) -> ModelSpec:
         return MODELS[_ALIASES.get(key, key)]
     except KeyError:
         raise KeyError(f"unknown model {name!r}; choose one of {', '.join(sorted(MODELS))}") from None
-
-
-class SharedModel:
-    """A model placed on one device/dtype, with a lock serialising its forward passes.
-
-    VapourSynth asks for frames from many threads at once. One model instance is shared
-    by all of them; the lock keeps concurrent forwards from oversubscribing the CPU or
-    interleaving on one CUDA stream.
-    """
-
-    def __init__(self, spec: ModelSpec, module: "torch.nn.Module", device: "torch.device", dtype: "torch.dtype"):
-        self.spec = spec
-        self.module = module
-        self.device = device
-        self.dtype = dtype
-        self.lock = threading.Lock()
-
-    def __call__(
-        self,
-        img0: "torch.Tensor",
-        img1: "torch.Tensor",
-        timesteps: "torch.Tensor",
-        scale: float,
-        ensemble: bool = False,
-    ) -> "torch.Tensor":
-        """Run the model; ``ensemble`` averages it over time reversal and mirroring (4x cost)."""
-        import torch
-
-        from .models.ensemble import ensemble_forward
-
-        with self.lock, torch.inference_mode():
-            if ensemble:
-                return ensemble_forward(self.module, img0, img1, timesteps, scale=scale)
-            return self.module(img0, img1, timesteps, scale=scale)
-
-
-@functools.lru_cache(maxsize=None)
-def get_model(name: str, checkpoint: str | None, device: str, dtype: str, revision: int = 0) -> SharedModel:
-    """Build (once) and return the shared model for this (model, checkpoint, device, dtype).
-
-    Arguments are strings so the cache key is hashable and stable; ``dtype`` is
-    ``"float32"`` or ``"float16"``. ``revision`` (e.g. the checkpoint file's mtime) makes a
-    rewritten checkpoint load afresh instead of reusing the old weights.
-    """
-    import torch
-
-    spec = get_spec(name)
-    module = spec.load(Path(checkpoint) if checkpoint else None)
-    torch_device = torch.device(device)
-    torch_dtype = getattr(torch, dtype)
-    module = module.to(device=torch_device, dtype=torch_dtype).eval()
-    for p in module.parameters():
-        p.requires_grad_(False)
-    return SharedModel(spec, module, torch_device, torch_dtype)

@@ -13,13 +13,10 @@ from functools import partial
 
 import vapoursynth as vs
 
-from . import scene
+from . import props, scene
 
-PROP = "SlomoSceneChange"
-"""Int prop: 1 iff there is a cut between this source frame and the next."""
-
-SCORE_PROP = "SlomoSceneScore"
-"""Float prop (only with detection on): this pair's detector score, to help tune the threshold."""
+PROP = props.SCENE_CHANGE
+SCORE_PROP = props.SCENE_SCORE
 
 _DIFF = "PlaneStatsDiff"
 

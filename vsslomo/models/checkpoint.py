@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -118,9 +119,11 @@ def load_strict(module: nn.Module, state: Mapping[str, Tensor], what: str, path:
     if problems:
         raise CheckpointError(f"{what} {path} does not fit the network ({'; '.join(problems)})")
     for name, value in state.items():
-        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+        # numpy, single-threaded: torch's threaded reductions pay thread start-up per tensor.
+        if value.is_floating_point() and not np.isfinite(value.detach().float().numpy()).all():
             raise CheckpointError(f"{what} {path} has non-finite values (NaN or inf) in {name}; the file is damaged")
-    module.load_state_dict(state, strict=True)
+    # assign: the loaded tensors become the parameters (no copy); the loader casts after.
+    module.load_state_dict(state, strict=True, assign=True)
 
 
 def _gist(exc: BaseException) -> str:

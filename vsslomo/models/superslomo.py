@@ -213,8 +213,9 @@ class SuperSloMo(nn.Module):
             out = F.interpolate(out, size=(h, w), mode="bilinear", align_corners=False) / scale
         return out[:, :2], out[:, 2:]
 
-    def synthesize(self, x0: Tensor, x1: Tensor, flow01: Tensor, flow10: Tensor, t: Tensor) -> Synthesis:
-        """Synthesise the frame at ``t`` (shape ``(B,)``) for a batch of normalised pairs."""
+    def refine(self, x0: Tensor, x1: Tensor, flow01: Tensor, flow10: Tensor, t: Tensor) -> Synthesis:
+        """Synthesise the frame at ``t`` (shape ``(B,)``) for a batch of normalised pairs, with
+        every intermediate the training losses need."""
         tt = t.to(x0.dtype).view(-1, 1, 1, 1)
         ft0, ft1 = intermediate_flows(flow01, flow10, tt)
         g0 = backward_warp(x0, ft0)
@@ -226,20 +227,28 @@ class SuperSloMo(nn.Module):
         frame = fuse(backward_warp(x0, ft0), backward_warp(x1, ft1), vis0, tt)
         return Synthesis(frame, flow01, flow10, g0, g1, ft0, ft1, vis0)
 
-    def forward(self, img0: Tensor, img1: Tensor, timesteps: Tensor, scale: float = 1.0) -> Tensor:
-        """Interpolate ``(T, 3, H, W)`` frames at ``timesteps`` between ``(1, 3, H, W)`` inputs.
+    # The staged API of vsslomo.models.contract: the flow net runs once per pair (its state
+    # serves every chunk of timesteps), the refinement net once per timestep, batched.
 
-        The flow net runs once; all T timesteps go through the refinement net as one batch.
-        """
+    def encode(self, img: Tensor, scale: float = 1.0) -> None:
+        """No per-frame work: the flow net sees both frames at once."""
+        return None
+
+    def pair(self, img0: Tensor, img1: Tensor, feat0: Any, feat1: Any, scale: float = 1.0) -> tuple[Tensor, ...]:
+        """Normalised inputs and the pair's flows F_0->1, F_1->0."""
         x0, x1 = self.normalize(img0), self.normalize(img1)
-        flow01, flow10 = self.flows(x0, x1, scale)
+        return (x0, x1, *self.flows(x0, x1, scale))
+
+    def synthesize(self, state: tuple[Tensor, ...], timesteps: Tensor) -> Tensor:
+        """Frames ``(T, 3, H, W)`` at ``timesteps``: all T through the refinement net as one batch."""
         n = timesteps.numel()
-
-        def rep(x: Tensor) -> Tensor:
-            return x.expand(n, -1, -1, -1)
-
-        out = self.synthesize(rep(x0), rep(x1), rep(flow01), rep(flow10), timesteps.to(x0.device).reshape(-1))
+        x0, x1, flow01, flow10 = (x.expand(n, -1, -1, -1) for x in state)
+        out = self.refine(x0, x1, flow01, flow10, timesteps.to(x0.device).reshape(-1))
         return self.denormalize(out.frame).clamp(0.0, 1.0)
+
+    def forward(self, img0: Tensor, img1: Tensor, timesteps: Tensor, scale: float = 1.0) -> Tensor:
+        """Interpolate ``(T, 3, H, W)`` frames at ``timesteps`` between ``(1, 3, H, W)`` inputs."""
+        return self.synthesize(self.pair(img0, img1, None, None, scale), timesteps)
 
     def checkpoint_dict(self) -> dict[str, Any]:
         """The two state dicts under the public checkpoint's key names."""
@@ -268,11 +277,7 @@ def model_from_state_dicts(flow_state: Mapping[str, Any], refine_state: Mapping[
         infer_widths(refine_state, REFINE_IN, "state_dictAT"),
     )
     for net, state, name in ((model.flow_net, flow_state, "state_dictFC"), (model.refine_net, refine_state, "state_dictAT")):
-        missing, unexpected, shaped = checkpoint_io.shape_mismatches(net, state)
-        if missing or unexpected or shaped:
-            listed = ", ".join((missing + unexpected + shaped)[:4])
-            raise CheckpointError(f"{name} does not fit the Super SloMo U-Net ({listed})")
-        net.load_state_dict(state, strict=True)
+        checkpoint_io.load_strict(net, state, "Super SloMo", name)
     return model
 
 

@@ -1,8 +1,8 @@
-"""``python -m vsslomo.train``: train or fine-tune Super SloMo."""
+"""``python -m vsslomo.train``: train or fine-tune a model (see ``--help``)."""
 
 import sys
 
-from .trainer import main
+from . import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(prog="python -m vsslomo.train"))

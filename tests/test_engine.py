@@ -1,0 +1,156 @@
+"""The engine: compute-once caches, memory-bounded timestep chunks, sanitised inputs, staged models."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, wait
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+import vapoursynth as vs
+
+import vsslomo
+from vsslomo import engine, timing
+from vsslomo.device import Placement
+from vsslomo.backends import Eager
+from vsslomo.demo import demo_clip
+
+from conftest import frame_planes
+
+core = vs.core
+
+
+# --- OnceCache --------------------------------------------------------------------------
+
+
+def test_once_cache_computes_once_across_threads_and_counts_uses():
+    cache: engine.OnceCache[int, int] = engine.OnceCache(capacity=4)
+    calls = []
+    gate = threading.Event()
+
+    def compute() -> int:
+        calls.append(1)
+        gate.wait(5)
+        return 42
+
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(cache.get, 7, compute, 8) for _ in range(8)]
+        time.sleep(0.1)
+        gate.set()
+        wait(futures)
+    assert [f.result() for f in futures] == [42] * 8
+    assert calls == [1]
+    assert len(cache) == 0  # all eight uses served: dropped
+
+
+def test_once_cache_is_bounded_and_forgets_failures():
+    cache: engine.OnceCache[int, int] = engine.OnceCache(capacity=2)
+    for k in range(5):
+        cache.get(k, lambda k=k: k)
+    assert len(cache) == 2
+
+    def boom() -> int:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        cache.get(99, boom)
+    assert cache.get(99, lambda: 5) == 5  # a later request retries
+
+
+# --- the run of a pair's synthesized frames ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [
+        timing.RatioTiming(7, Fraction(4)),
+        timing.RatioTiming(9, Fraction(5, 2)),
+        timing.RatioTiming(11, Fraction(60000, 24000)),
+        timing.TimestampTiming([Fraction(1, 24)] * 3 + [Fraction(1, 12), Fraction(1, 30)] * 2, Fraction(60)),
+    ],
+    ids=["4x", "5/2", "24-60", "vfr"],
+)
+def test_interpolated_run_is_the_pairs_synthesized_frames(plan):
+    for n in range(plan.num_frames):
+        step = plan.step(n)
+        if step.t == 0:
+            continue
+        expected = [m for m in range(plan.num_frames) if plan.step(m).left == step.left and plan.step(m).t != 0]
+        assert list(engine.interpolated_run(plan, n)) == expected
+
+
+def test_interpolated_run_costs_no_per_pair_work_at_an_absurd_factor():
+    plan = timing.RatioTiming(3, Fraction(10**8))
+    run = engine.interpolated_run(plan, 123_456_789)
+    assert (run.start, run.stop) == (10**8 + 1, 2 * 10**8)
+
+
+# --- chunks -----------------------------------------------------------------------------
+
+
+def _clip(width=64, height=48, frames=3, fmt=vs.RGBS):
+    return core.resize.Bicubic(demo_clip(width, height, frames), format=fmt)
+
+
+def _record_synthesize(monkeypatch, model="superslomo") -> list[int]:
+    """Sizes of the timestep batches the shared fp32 CPU engine of ``model`` synthesizes."""
+    shared = engine.get_engine(model, None, 0, Placement("cpu", "fp32"), Eager())
+    sizes: list[int] = []
+    original = shared.synthesize
+
+    def recording(state, timesteps, **kwargs):
+        sizes.append(timesteps.numel())
+        return original(state, timesteps, **kwargs)
+
+    monkeypatch.setattr(shared, "synthesize", recording)
+    return sizes
+
+
+def test_timesteps_go_in_chunks_and_match_one_batch(monkeypatch):
+    clip = _clip(frames=3)
+    whole = vsslomo.interpolate(clip, factor=8, model="superslomo", device="cpu", precision="fp32", sc=False)
+    expected = [frame_planes(f) for f in whole.frames(close=True)]
+
+    sizes = _record_synthesize(monkeypatch)
+    monkeypatch.setattr(engine.Engine, "batch_limit", lambda self, h, w: 3)
+    chunked = vsslomo.interpolate(clip, factor=8, model="superslomo", device="cpu", precision="fp32", sc=False)
+    got = [frame_planes(f) for f in chunked.frames(close=True)]
+    assert sorted(sizes) == [1, 1, 3, 3, 3, 3]  # 7 in-betweens per pair: 3 + 3 + 1
+    for a, b in zip(got, expected):
+        for x, y in zip(a, b):
+            assert np.abs(x - y).max() < 1e-5
+
+
+def test_absurd_factor_renders_one_chunk_only(monkeypatch):
+    clip = _clip(frames=3)
+    calls = _record_synthesize(monkeypatch)
+    out = vsslomo.interpolate(clip, factor=10**8, model="superslomo", device="cpu", precision="fp32", sc=False)
+    assert out.num_frames == 3 * 10**8
+    frame = out.get_frame(10**8 + 12_345)
+    assert frame.props["SlomoSourceFrame"] == 1
+    assert len(calls) == 1 and calls[0] <= engine.MAX_BATCH
+
+
+# --- sanitised inputs -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["rife", "superslomo"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_samples_never_spread(model, bad):
+    clip = _clip(64, 64, frames=2)
+
+    def poison(n, f):
+        out = f.copy()
+        np.asarray(out[1])[10, 20] = bad
+        return out
+
+    poisoned = core.std.ModifyFrame(clip, clip, poison)
+    frame = vsslomo.interpolate(poisoned, factor=2, model=model, device="cpu", sc=False).get_frame(1)
+    planes = frame_planes(frame)
+    assert all(np.isfinite(p).all() for p in planes)
+    clean = frame_planes(vsslomo.interpolate(clip, factor=2, model=model, device="cpu", sc=False).get_frame(1))
+    # away from the bad sample the picture is what the clean clip gives
+    assert np.abs(planes[0][40:, 40:] - clean[0][40:, 40:]).max() < 0.05

@@ -1,0 +1,151 @@
+"""IFRNet's training losses and the flow bookkeeping of the data, on tiny tensors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from vsslomo.models.warp import backward_warp
+from vsslomo.train.data import Augment, make_sample
+from vsslomo.train.losses import (
+    census_loss,
+    charbonnier,
+    distillation,
+    geometry_loss,
+    robust_charbonnier,
+    robust_weight,
+)
+from vsslomo.train.synthetic import SyntheticScenes
+
+
+def test_charbonnier_is_smooth_l1() -> None:
+    diff = torch.tensor([0.0, 0.5, -2.0])
+    assert float(charbonnier(diff)) == pytest.approx((1e-3 + math.sqrt(0.25 + 1e-6) + math.sqrt(4 + 1e-6)) / 3, rel=1e-6)
+
+
+def test_census_ignores_brightness_and_sees_structure() -> None:
+    torch.manual_seed(0)
+    img = torch.rand(1, 3, 24, 24)
+    assert float(census_loss(img, img)) == 0.0
+    # A constant brightness offset keeps every pixel's order against its neighbours.
+    assert float(census_loss(img + 0.2, img)) < 1e-6
+    shifted = torch.roll(img, 3, dims=-1)
+    loss = census_loss(shifted, img)
+    assert float(loss) > 0.1
+    pred = shifted.clone().requires_grad_(True)
+    census_loss(pred, img).backward()
+    assert pred.grad is not None and float(pred.grad.abs().sum()) > 0
+
+
+def test_census_by_hand_on_one_pixel() -> None:
+    # A single bright pixel: its 7x7 census differs from a flat image's in 48 neighbours.
+    flat = torch.zeros(1, 1, 15, 15)
+    spot = flat.clone()
+    spot[..., 7, 7] = 1.0
+    d = 1.0 / math.sqrt(0.81 + 1.0)  # the squashed difference of one neighbour
+    per_term = d * d / (0.1 + d * d)
+    # Pixels seeing the spot: the spot itself (48 offsets) and its 48 neighbours (1 offset each).
+    total = (48 * per_term + 48 * per_term) / 49
+    # The 3-pixel border counts as zero but stays in the mean.
+    assert float(census_loss(spot, flat)) == pytest.approx(total / (15 * 15), rel=1e-5)
+
+
+def test_geometry_compares_feature_layout_per_channel() -> None:
+    torch.manual_seed(1)
+    feat = torch.randn(2, 5, 12, 12)
+    assert float(geometry_loss(feat, feat)) == 0.0
+    assert float(geometry_loss(feat * 3 + 1, feat)) > 0  # squashing is not scale invariant, shifts are
+    assert float(geometry_loss(feat + 1, feat)) < 1e-6
+    assert float(geometry_loss(torch.roll(feat, 1, dims=1), feat)) > 0.05  # channels are compared one by one
+
+
+def test_robust_weight_and_generalised_charbonnier() -> None:
+    student = torch.zeros(1, 2, 1, 3)
+    teacher = torch.tensor([0.0, 3.0, 40.0]).view(1, 1, 1, 3).expand(1, 2, 1, 3)
+    w = robust_weight(student, teacher)
+    epe = torch.tensor([0.0, 3.0 * math.sqrt(2), 40.0 * math.sqrt(2)])
+    assert torch.allclose(w.flatten(), torch.exp(-0.3 * epe), atol=1e-6)
+    # w = 1: the Charbonnier L1 with eps = 1e-3; w -> 0: flat (no pull towards a wrong teacher).
+    one = robust_charbonnier(torch.tensor([2.0]), torch.tensor([1.0]))
+    assert float(one) == pytest.approx(math.sqrt(4 + 1e-6), rel=1e-6)
+    tiny = torch.tensor([1e-4])
+    diff = torch.tensor([5.0], requires_grad=True)
+    robust_charbonnier(diff, tiny).backward()
+    assert abs(float(diff.grad)) < 1e-3
+    # Samples without teacher flows count as zero.
+    loss = distillation(torch.ones(2, 2, 4, 4), torch.zeros(2, 2, 4, 4), torch.ones(2, 1, 4, 4), torch.tensor([1.0, 0.0]))
+    assert float(loss) == pytest.approx(math.sqrt(1 + 1e-6) / 2, rel=1e-5)
+
+
+@pytest.fixture(scope="module")
+def photos() -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    # Smooth random textures: bilinear warping of them is accurate to well under a level.
+    small = torch.rand(3, 3, 12, 12, generator=g)
+    big = torch.nn.functional.interpolate(small, size=(160, 160), mode="bicubic", align_corners=False).clamp(0, 1)
+    return [(b * 255).round().to(torch.uint8) for b in big]
+
+
+def test_synthetic_flows_are_the_exact_motion(photos: list[torch.Tensor]) -> None:
+    """Warping the input frames by the exact flows rebuilds the frame at t (camera pans, zooms, rotates)."""
+    ds = SyntheticScenes(photos, length=4, crop=64, max_motion=10, sprites=(0, 0), zoom_change=0.1, rotation=8.0)
+    frames, flow = ds.render_with_flows(np.random.default_rng(3), 0.375)
+    img0, imgt, img1 = frames[0:1], frames[1:2], frames[2:3]
+    assert flow.shape == (4, 64, 64) and float(flow.abs().max()) > 1.0
+    inner = (slice(None), slice(None), slice(12, -12), slice(12, -12))
+    err0 = (backward_warp(img0, flow[None, 0:2]) - imgt)[inner].abs().mean()
+    err1 = (backward_warp(img1, flow[None, 2:4]) - imgt)[inner].abs().mean()
+    blend = ((img0 + img1) / 2 - imgt)[inner].abs().mean()
+    assert float(err0) < 0.15 * float(blend) and float(err1) < 0.15 * float(blend)
+
+
+def test_synthetic_sprite_flows_follow_the_sprites(photos: list[torch.Tensor]) -> None:
+    ds = SyntheticScenes(photos, length=4, crop=64, max_motion=12, sprites=(3, 3))
+    frames, flow = ds.render_with_flows(np.random.default_rng(5), 0.5)
+    warped = backward_warp(frames[0:1], flow[None, 0:2])
+    # Occlusions make a few pixels wrong; on most the exact motion rebuilds the frame.
+    good = ((warped - frames[1:2]).abs().amax(1) < 0.04).float().mean()
+    assert float(good) > 0.8
+
+
+def test_augment_adjusts_flows(photos: list[torch.Tensor]) -> None:
+    """After any flip / reversal the flows still warp the (new) inputs onto the (new) target."""
+    ds = SyntheticScenes(photos, length=4, crop=64, max_motion=10, sprites=(0, 0), zoom_change=0.1, rotation=8.0)
+    frames, flow = ds.render_with_flows(np.random.default_rng(3), 0.25)
+    sample = make_sample(frames[0], frames[1], frames[2], 0.25, flow)
+    aug = Augment(hflip=True, reverse=True, vflip=True, channels=True)
+    inner = (slice(None), slice(None), slice(12, -12), slice(12, -12))
+    seen = set()
+    for seed in range(12):
+        out = aug(sample, np.random.default_rng(seed))
+        seen.add((bool(torch.equal(out["img0"], sample["img0"])), float(out["t"])))
+        for img, half in (("img0", slice(0, 2)), ("img1", slice(2, 4))):
+            warped = backward_warp(out[img][None], out["flow"][None, half])
+            assert float((warped - out["target"][None])[inner].abs().mean()) < 0.01
+    assert {t for _, t in seen} == {0.25, 0.75}
+
+
+def test_teacher_flows_come_from_pairs_centred_on_the_target() -> None:
+    """F_t->0 from (start, start + 2k), F_t->1 from (start + 2k - span, start + span); outside the segment: invalid."""
+    from vsslomo.train.data import FrameSource, VideoWindows
+
+    calls: list[tuple[int, int, int]] = []
+
+    def lookup(source: int, centre: int, d: int) -> np.ndarray:
+        calls.append((source, centre, d))
+        return np.full((4, 16, 16), float(10 * d + (centre % 10)), dtype=np.float16)
+
+    src = FrameSource("v", np.zeros((60, 32, 32, 3), np.uint8))
+    ds = VideoWindows([src], length=4, crop=32, window=5, min_span=2, val_fraction=0.1, teacher=lookup)
+    train = ds.items[0][2]
+    flow, valid = ds.teacher_flows(0, train, start=10, k=1, span=4, box=(0, 0, 32, 32))
+    assert calls == [(0, 11, 1), (0, 11, 3)]
+    assert flow.shape == (4, 32, 32) and torch.equal(valid, torch.ones(2))
+    assert float(flow[0, 5, 5]) == 11.0 and float(flow[2, 5, 5]) == 31.0  # first half of d=1, second of d=3
+    calls.clear()
+    # The pair for F_t->1 would start before the segment: that half is marked invalid.
+    flow, valid = ds.teacher_flows(0, train, start=0, k=1, span=4, box=(0, 0, 32, 32))
+    assert calls == [(0, 1, 1)] and valid.tolist() == [1.0, 0.0] and float(flow[2:].abs().max()) == 0.0
