@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import rife4_reference as ref  # noqa: E402  (benchmarks/ is this script's folder)
 
-from vsslomo.convert import pad_to_multiple as pad  # noqa: E402  (as the filter pads)
+from vsslomo.engine import pad_to_multiple as pad  # noqa: E402  (as the filter pads)
 from vsslomo.models import contract  # noqa: E402
 from vsslomo.models.rife import load_rife  # noqa: E402
 from vsslomo.models.rife4 import Rife4  # noqa: E402
