@@ -18,10 +18,12 @@ the CPU (one per core, :func:`vsslomo.engine.cpu_forwards`; 1 on CUDA). Per mode
 * ``filter <precision>`` — ``vsslomo.interpolate(clip, factor=F)`` on a YUV420P8 clip, every
   output frame of the K pairs asked at once, through the whole graph.
 
-Weights: the shipped ones; RIFE 4.22 and IFRNet-S (until ours ship) random weights in the
-official layout (the cost does not depend on them). After each table: the default filter's
-output against the fp32 filter's (PSNR, 8-bit), and the time to the first frame of a new
-process (import, model load, graph, first frame) for the filter and the reference.
+Weights: the shipped ones; RIFE 4.22 and the IFRNet sizes without shipped weights get random
+weights in the official layout (the cost does not depend on them). Frames: real footage
+(opencv-doc's cup.mp4, scaled to the size; ``benchmarks/footage.py``), the built-in scene
+where it is missing. After each table: the default filter's output against the fp32
+filter's on those frames (PSNR, 8-bit), and the time to the first frame of a new process
+(import, model load, graph, first frame) for the filter and the reference.
 """
 
 from __future__ import annotations
@@ -98,18 +100,19 @@ def rife4_reference(version: str, checkpoint: str) -> Callable[[torch.Tensor, to
 
 
 def cases(work: Path) -> list[Case]:
-    """Every model we ship, plus RIFE 4.22 and (until ours ship) IFRNet-S on random weights."""
-    found = [Case("rife", None), Case("superslomo", None)]
-    try:
-        registry.get_spec("ifrnet").load(None)
-        found.append(Case("ifrnet", None))
-    except (ValueError, FileNotFoundError):
-        from vsslomo.models.ifrnet import IFRNet
+    """Every model we ship, each IFRNet size, and RIFE 4.22 (random weights where none ship)."""
+    from vsslomo.models.ifrnet import IFRNet
 
-        torch.manual_seed(0)
-        path = work / "ifrnet_s_random.pth"
-        torch.save(IFRNet("s").state_dict(), path)
-        found.append(Case("ifrnet-s", str(path), "random weights"))
+    found = [Case("rife", None), Case("superslomo", None)]
+    for name, size in (("ifrnet-s", "s"), ("ifrnet", "base"), ("ifrnet-l", "l")):
+        try:
+            registry.get_spec(name).load(None)
+            found.append(Case(name, None))
+        except (ValueError, FileNotFoundError):
+            torch.manual_seed(0)
+            path = work / f"ifrnet_{size}_random.pth"
+            torch.save(IFRNet(size).state_dict(), path)
+            found.append(Case(name, str(path), "random weights"))
     from vsslomo.models.rife4 import Rife4
 
     torch.manual_seed(422)
@@ -121,8 +124,8 @@ def cases(work: Path) -> list[Case]:
 
 def build(case: Case, args: argparse.Namespace, device: torch.device, side_by_side: int) -> tuple[list[Timed], dict[str, vs.VideoNode]]:
     """The timed paths of one model, and its filters (for the quality check)."""
-    frames = args.rounds * side_by_side + 2
-    clip = core.resize.Bicubic(demo_clip(args.width, args.height, frames), format=vs.YUV420P8, matrix_s="709")
+    frames = max(args.rounds * side_by_side + 2, 2 * args.factor + 2)
+    clip = source_clip(args.width, args.height, frames)
     rgb = convert.to_model_clip(clip, convert.color_info(clip, clip.get_frame(0).props))
     arrays = [convert.frame_to_array(f) for f in rgb.frames(close=True)]
     times = [k / args.factor for k in range(1, args.factor)]
@@ -190,6 +193,19 @@ def build(case: Case, args: argparse.Namespace, device: torch.device, side_by_si
 
         paths.append(Timed(f"filter {chosen}{' (default)' if precision == 'auto' else ''}", run_filter))
     return paths, filters
+
+
+def source_clip(width: int, height: int, frames: int) -> vs.VideoNode:
+    """``frames`` frames of real footage scaled to ``width`` x ``height``, YUV420P8 BT.709."""
+    try:
+        from benchmarks.footage import opencv_doc_videos
+
+        cup = next(v for v in opencv_doc_videos() if v.name == "cup.mp4")
+        clip = core.bs.VideoSource(str(cup))[30 : 30 + frames]
+    except (ImportError, StopIteration, AttributeError, OSError, subprocess.CalledProcessError, SystemExit, vs.Error):
+        clip = demo_clip(width, height, frames)
+    untagged_sd = {"matrix_in_s": "170m"} if clip.format.color_family == vs.YUV else {}
+    return core.resize.Bicubic(clip, width, height, format=vs.YUV420P8, matrix_s="709", **untagged_sd)
 
 
 def time_rounds(paths: list[Timed], rounds: int, side_by_side: int, device: torch.device) -> None:
