@@ -415,12 +415,14 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"  slomo     {'loaded (core.slomo.Interpolate)' if 'slomo' in namespaces else 'native plugin not installed (vsslomo.interpolate still works)'}")
     except ImportError as exc:
         print(f"VapourSynth not importable: {_first_line(exc)}")
-    torch = None
     try:
         import torch
     except ImportError as exc:
         print(f"torch       not importable: {_first_line(exc)}")
-    if torch is not None:
+        have_torch = False
+    else:
+        have_torch = True
+    if have_torch:
         print(f"torch       {torch.__version__} (CUDA build {torch.version.cuda or 'none'})")
         print("devices")
         if torch.cuda.is_available():
@@ -434,7 +436,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
         print(f"  cpu       {os.cpu_count()} cores: {cpu_forwards(backends_lib.Eager())} forwards side by side, "
               f"{cpu_threads()} intra-op thread(s) each ($VSSLOMO_CPU_THREADS)")
-    if torch is not None:
+    if have_torch:
         from .device import cpu_has_native_bf16, resolve
 
         placement = resolve(None)
@@ -445,7 +447,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.checkpoint is not None:
         _describe_checkpoint(args.checkpoint, args.model)
         return 0
-    _list_models(load=not args.no_load and torch is not None)
+    _list_models(load=not args.no_load and have_torch)
     try:
         ffmpeg = find_ffmpeg()
         print(f"ffmpeg      {ffmpeg} ({ffmpeg_version(ffmpeg)})")

@@ -142,7 +142,7 @@ def check_alignment(frame_props: dict[str, object], j: int, factor: int) -> None
     t = frame_props.get("SlomoT")
     if src is None or t is None:
         return
-    if int(src) != j // factor or abs(float(t) - (j % factor) / factor) > 1e-6:  # type: ignore[arg-type]
+    if int(src) != j // factor or abs(float(t) - (j % factor) / factor) > 1e-6:  # type: ignore[call-overload, arg-type]
         raise RuntimeError(
             f"output frame {j} stands for source frame {src} at t={t}, expected {j // factor} at t={(j % factor) / factor:g}"
         )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from fractions import Fraction
+from typing import TypeGuard
 
 from . import timing
 
@@ -63,7 +64,10 @@ def duration(frame_props: Mapping[str, object]) -> Fraction | None:
     num, den = frame_props.get(DURATION_NUM), frame_props.get(DURATION_DEN)
     if num is None and den is None:
         return None
-    valid = all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (num, den))
-    if not valid:
+    if not (_positive_int(num) and _positive_int(den)):
         raise ValueError(f"invalid duration {num}/{den}")
-    return Fraction(num, den)  # type: ignore[arg-type]
+    return Fraction(num, den)
+
+
+def _positive_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0

@@ -130,7 +130,7 @@ def _mark_detected(n: int, f: list[vs.VideoFrame], num_frames: int, threshold: f
     lo, hi = cuts.window(n, num_pairs)
     pairs = [f[1 + reach + (j - n)].props for j in range(lo, hi)]  # only pairs that exist
     scores = cuts.CutScores.of(
-        *([p[key] for p in pairs] for key in (_DIFF, _STRUCT, _SKIP, _HELD))  # type: ignore[misc]
+        *([p[key] for p in pairs] for key in (_DIFF, _STRUCT, _SKIP, _HELD))
     )
     # Pair n + 1's feature frame carries source frame n + 1's props.
     cut = cuts.is_scene_change(scores, n - lo, threshold) or _upstream_cut(f[1 + reach].props, f[2 + reach].props)
@@ -190,13 +190,13 @@ def scan(clip: vs.VideoNode, progress: Progress | None = None) -> measurements.M
         found = features.pair_features(a, b, after)
         for name in measurements.FEATURE_NAMES:
             values[name][pair] = getattr(found, name)
-        if _upstream_cut(a_props, b_props):  # type: ignore[arg-type]
+        if _upstream_cut(a_props, b_props):
             upstream.append(pair)
 
     for n, frame in enumerate(thumbnails(clip).frames(close=True)):
         thumb = np.array(frame[0], dtype=np.float32, copy=True)
         frame_props = dict(frame.props)
-        durations.append(_duration(frame_props))  # type: ignore[arg-type]
+        durations.append(_duration(frame_props))
         if n in wanted:
             samples[n] = measurements.sample_pixels(thumb)
         recent.append((thumb, frame_props))

@@ -12,7 +12,7 @@ engine (:mod:`vsslomo.engine`) and :func:`ensemble_forward` both use them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -34,7 +34,7 @@ class View:
 VIEWS: tuple[View, ...] = (View(False, False), View(False, True), View(True, False), View(True, True))
 
 
-def merge(outputs: Sequence[Tensor]) -> Tensor:
+def merge(outputs: Iterable[Tensor]) -> Tensor:
     """Mean of the answers to :data:`VIEWS` (in that order), mirrored ones flipped back, in float32."""
     total = None
     for view, out in zip(VIEWS, outputs, strict=True):

@@ -100,6 +100,9 @@ VARIANTS: dict[str, Variant] = {
 Pyramid = tuple[Tensor, Tensor, Tensor, Tensor]
 """Encoder features at levels 1..4 (1/2 .. 1/16 of the network's input size)."""
 
+Motion = tuple[Tensor, Tensor, Tensor, Tensor]
+"""A midpoint run's full-size (F_t->0, F_t->1, mask, residual), as :meth:`IFRNet.motion` gives them."""
+
 
 # --- layers -----------------------------------------------------------------------------
 
@@ -154,6 +157,11 @@ class _Decoder(nn.Module):
 
 class Encoder(nn.Module):
     """The 4-level feature pyramid shared by both frames."""
+
+    pyramid1: nn.Sequential
+    pyramid2: nn.Sequential
+    pyramid3: nn.Sequential
+    pyramid4: nn.Sequential
 
     def __init__(self, widths: Sequence[int], first_kernel: int = 3) -> None:
         super().__init__()
@@ -331,7 +339,7 @@ class IFRNet(nn.Module):
             flows1.append(flow1)
             feats.append(feat)
         mask, residual = torch.sigmoid(feat[:, 0:1]), feat[:, 1:4]
-        return Decoded(tuple(flows0), tuple(flows1), tuple(feats[:3]), mask, residual)  # type: ignore[arg-type]
+        return Decoded(tuple(flows0), tuple(flows1), tuple(feats[:3]), mask, residual)
 
     def motion(self, decoded: Decoded, scale: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Full-size (F_t->0, F_t->1, mask, residual) of a decode run at ``scale``."""
@@ -417,6 +425,7 @@ class IFRNet(nn.Module):
         for the geometry-consistency loss, normalised the same way (its own mean in ``"frame"``
         mode, the pair's in ``"pair"`` mode). The t plane is used whatever :attr:`takes_t` says.
         """
+        mt: Tensor | None
         if self.mean_mode == "pair":
             mean = pair_mean(img0, img1)
             m0 = m1 = mt = mean
@@ -426,7 +435,7 @@ class IFRNet(nn.Module):
         decoded = self.decode(self.pyramid(img0 - m0), self.pyramid(img1 - m1), t.reshape(-1))
         flow0, flow1, mask, residual = self.motion(decoded, 1.0)
         frame = merge(img0, img1, flow0, flow1, mask, residual).clamp(0.0, 1.0)
-        target = self.pyramid(imgt - mt) if imgt is not None else None
+        target = self.pyramid(imgt - mt) if imgt is not None and mt is not None else None  # mt is set iff imgt is
         return TrainOutputs(frame, decoded, target)
 
     # --- serving timesteps ---
@@ -482,7 +491,7 @@ class _MidpointRuns:
                 self.pyramids[p] = tuple(f[k : k + 1] for f in encoded)  # type: ignore[assignment]
         return tuple(torch.cat([self.pyramids[p][level] for p in positions], 0) for level in range(4))  # type: ignore[return-value]
 
-    def run(self, chunk: list[Interval], frames: dict[Fraction, Tensor]) -> tuple[Tensor, list[tuple[Tensor, ...]]]:
+    def run(self, chunk: list[Interval], frames: dict[Fraction, Tensor]) -> tuple[Tensor, list[Motion]]:
         """Midpoints of ``chunk`` (clamped, as they become inputs) and each run's full-size motion."""
         model, scale = self.model, self.state.scale
         a = torch.cat([frames[lo] for lo, _ in chunk], 0)
@@ -497,7 +506,7 @@ class _MidpointRuns:
         return mids, [(flow0[i : i + 1], flow1[i : i + 1], mask[i : i + 1], residual[i : i + 1]) for i in range(len(chunk))]
 
     @staticmethod
-    def scaled(interval: Interval, frames: dict[Fraction, Tensor], motion: tuple[Tensor, ...], t: float) -> Tensor:
+    def scaled(interval: Interval, frames: dict[Fraction, Tensor], motion: Motion, t: float) -> Tensor:
         return scaled_midpoint(frames[interval[0]], frames[interval[1]], *motion, t)
 
 

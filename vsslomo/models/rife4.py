@@ -26,6 +26,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 import torch.nn as nn
@@ -74,7 +75,7 @@ class FeatureHead(nn.Module):
     def __init__(self, spec: Head):
         super().__init__()
         w = spec.width
-        layers = [nn.Conv2d(3, w, 3, 2, 1), *(nn.Conv2d(w, w, 3, 1, 1) for _ in range(spec.convs))]
+        layers: list[nn.Module] = [nn.Conv2d(3, w, 3, 2, 1), *(nn.Conv2d(w, w, 3, 1, 1) for _ in range(spec.convs))]
         layers.append(nn.ConvTranspose2d(w, spec.channels, 4, 2, 1))
         # Sequential heads count their activation modules in the parameter names (0, 2, 4, 6).
         step = 2 if spec.activation else 1
@@ -142,10 +143,11 @@ class Block(nn.Module):
             body = body + feat
         if not self.shuffle:
             return self.lastconv(body)
-        deconv = self.lastconv[0]
+        deconv = cast(nn.ConvTranspose2d, cast(nn.Sequential, self.lastconv)[0])  # shuffle: (deconv, PixelShuffle)
         n = 4 * maps  # PixelShuffle(2) turns channels 4k .. 4k+3 into map k
         if n == deconv.out_channels:
             return F.pixel_shuffle(deconv(body), 2)
+        assert deconv.bias is not None  # built with one
         return F.pixel_shuffle(F.conv_transpose2d(body, deconv.weight[:, :n], deconv.bias[:n], stride=2, padding=1), 2)
 
 
@@ -211,11 +213,13 @@ class Rife4(nn.Module):
         """Bundle a pair with its frames' features; resizes the first block's inputs once."""
         _check_inputs(img0, img1, scale, self.pad_multiple)
         img0, img1 = img0.clamp(0.0, 1.0), img1.clamp(0.0, 1.0)
-        feats = (feat0, feat1) if self.head is not None else ()
-        if self.head is not None and (feat0 is None or feat1 is None):
-            raise ValueError(f"{self.summary} needs both frames' features from encode()")
-        src0 = torch.cat((img0, feat0), 1) if feats else img0
-        src1 = torch.cat((img1, feat1), 1) if feats else img1
+        feats: tuple[Tensor, ...] = ()
+        if self.head is not None:
+            if feat0 is None or feat1 is None:
+                raise ValueError(f"{self.summary} needs both frames' features from encode()")
+            feats = (feat0, feat1)
+        src0 = torch.cat((img0, feats[0]), 1) if feats else img0
+        src1 = torch.cat((img1, feats[1]), 1) if feats else img1
         first = _resize(torch.cat((img0, img1, *feats), 1), 1.0 / self.level_scales(scale)[0])
         return Rife4Pair(src0, src1, float(scale), first)
 
@@ -409,7 +413,7 @@ def _choose(found: list[str], path: Path, what: str) -> str:
     """The version of a checkpoint loaded as ``model="rife4"`` from the versions its shapes fit."""
     named = _named_version(path)
     if named in found:
-        return named  # type: ignore[return-value]
+        return named
     if len(found) == 1:
         return found[0]
     raise CheckpointError(

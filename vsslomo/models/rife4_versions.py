@@ -25,6 +25,7 @@ This module imports nothing heavy: the registry builds its entries from it witho
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple, TypedDict
 
 FAMILY = "rife4"
 """Registry family and the sub-folder of :func:`vsslomo.paths.user_weights_dir` for these weights."""
@@ -113,7 +114,13 @@ class Architecture:
 RESCUE_FLOW = 32.0
 """Flow magnitude (pixels) of the second block that restarts 4.0/4.1 at doubled downscales."""
 
-_CARRY = {"outputs": 13, "carry": 8, "ensemble": False}  # 4.21 and later
+class _CarryFields(TypedDict):
+    outputs: int
+    carry: int
+    ensemble: bool
+
+
+_CARRY: _CarryFields = {"outputs": 13, "carry": 8, "ensemble": False}  # 4.21 and later
 _FIVE = (16, 8, 4, 2, 1)
 
 # One row per distinct reference network; see Architecture for the fields.
@@ -196,11 +203,20 @@ def same_architecture(version: str) -> list[str]:
     return [v for v in versions() if ARCHITECTURES[v] == arch]
 
 
-def registry_entries() -> list[tuple[str, str, str, tuple[tuple[str, object], ...]]]:
+class RegistryEntry(NamedTuple):
+    """One model's registry fields (see :class:`vsslomo.registry.ModelSpec`)."""
+
+    name: str
+    description: str
+    weights: str
+    options: tuple[tuple[str, object], ...]
+
+
+def registry_entries() -> list[RegistryEntry]:
     """``(name, description, weights, options)`` for the registry: ``rife4`` and every version."""
     where = f"vsslomo's weights folder ({FAMILY}/ under $VSSLOMO_WEIGHTS_DIR, default ~/.local/share/vsslomo/weights)"
     entries = [
-        (
+        RegistryEntry(
             FAMILY,
             "RIFE 4.x, Practical-RIFE: the version recognised from the weights' tensor shapes; "
             "t is an input (any t in one pass)",
@@ -210,7 +226,7 @@ def registry_entries() -> list[tuple[str, str, str, tuple[tuple[str, object], ..
     ]
     for v in versions():
         entries.append(
-            (
+            RegistryEntry(
                 model_name(v),
                 f"{label(v)}, Practical-RIFE: t is an input (any t in one pass)",
                 f"{file_name(v)} in {where} or an installed vs-rife's models/, or checkpoint=PATH",

@@ -174,6 +174,8 @@ class SuperSloMo(nn.Module):
 
     pad_multiple = 32
     ensemble_mode = "tta"
+    mean: Tensor
+    """RGB mean of the network's input space (a buffer)."""
 
     def __init__(
         self,

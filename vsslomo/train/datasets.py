@@ -16,6 +16,9 @@ from .teacher import FlowCache, RIFETeacher, half_spans_for
 
 Log = Callable[[str], None]
 
+type TrainSet = VideoWindows | SyntheticScenes | ConcatDataset
+"""What :func:`build_train_set` returns: a map-style dataset with a length."""
+
 
 def augment_of(args: argparse.Namespace) -> Augment:
     """The augmentations the options ask for."""
@@ -54,9 +57,9 @@ def teacher_lookup(args: argparse.Namespace, sources: list[FrameSource], log: Lo
 
 
 def build_train_set(args: argparse.Namespace, sources: list[FrameSource], log: Log,
-                    teacher: TeacherLookup | None) -> Dataset:
+                    teacher: TeacherLookup | None) -> TrainSet:
     """Video windows and synthetic scenes mixed by ``--synthetic-fraction``."""
-    parts: list[Dataset] = []
+    parts: list[VideoWindows | SyntheticScenes] = []
     n = args.samples_per_epoch
     n_synth = 0
     if args.synthetic:

@@ -14,12 +14,16 @@ import argparse
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import Tensor, nn
 
 from .errors import TrainError
+
+if TYPE_CHECKING:
+    from ..models.ifrnet import IFRNet
+    from ..models.superslomo import SuperSloMo
 
 Log = Callable[[str], None]
 Batch = dict[str, Tensor]
@@ -106,7 +110,7 @@ class _SuperSloMoForward(nn.Module):
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
-        self.net = net
+        self.net = cast("SuperSloMo", net)  # the family's own model (built by this family)
 
     def forward(self, batch: Batch) -> tuple[Tensor, ...]:
         mean = self.net.mean
@@ -117,6 +121,8 @@ class _SuperSloMoForward(nn.Module):
 
 
 class _SuperSloMoCriterion(nn.Module):
+    mean: Tensor
+
     def __init__(self, args: argparse.Namespace, device: torch.device, log: Log) -> None:
         super().__init__()
         from ..models.superslomo import MEAN
@@ -152,12 +158,13 @@ def _superslomo_frame(out: tuple[Tensor, ...], batch: Batch) -> Tensor:
 
 
 def _superslomo_state(model: nn.Module) -> dict[str, Any]:
-    return cpu(model.checkpoint_dict())
+    return cpu(cast("SuperSloMo", model).checkpoint_dict())
 
 
 def _superslomo_load(model: nn.Module, state: dict[str, Any]) -> None:
-    model.flow_net.load_state_dict(state["state_dictFC"])
-    model.refine_net.load_state_dict(state["state_dictAT"])
+    net = cast("SuperSloMo", model)
+    net.flow_net.load_state_dict(state["state_dictFC"])
+    net.refine_net.load_state_dict(state["state_dictAT"])
 
 
 def _superslomo_pack(average: dict[str, Any], raw: dict[str, Any] | None, meta: dict[str, Any]) -> dict[str, Any]:
@@ -239,11 +246,12 @@ class _IFRNetForward(nn.Module):
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
-        self.net = net
+        self.net = cast("IFRNet", net)  # the family's own model (built by this family)
 
     def forward(self, batch: Batch) -> tuple[Tensor, ...]:
         out = self.net.forward_train(batch["img0"], batch["img1"], batch["t"], batch["target"])
         d = out.decoded
+        assert out.target_pyramid is not None  # the true frame was given
         return (out.frame, *d.flows0, *d.flows1, *d.features, *out.target_pyramid)
 
 

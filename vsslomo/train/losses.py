@@ -14,6 +14,7 @@ weighs each sample's errors by the inverse of its MSE instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,9 @@ class VGG16Conv43(nn.Module):
     :meth:`from_torchvision_state`. Inputs are RGB in [0, 1] (ImageNet normalisation inside).
     """
 
+    mean: Tensor
+    std: Tensor
+
     def __init__(self) -> None:
         super().__init__()
         layers: list[nn.Module] = []
@@ -116,7 +120,8 @@ class SuperSloMoLoss(nn.Module):
             raise ValueError(f"rec_norm must be one of {REC_NORMS}, got {rec_norm!r}")
         self.weights = weights
         self.vgg = vgg
-        self.rec_loss = {"l1": F.l1_loss, "l2": F.mse_loss, "psnr": psnr_loss}[rec_norm]
+        rec_losses: dict[str, Callable[[Tensor, Tensor], Tensor]] = {"l1": F.l1_loss, "l2": F.mse_loss, "psnr": psnr_loss}
+        self.rec_loss = rec_losses[rec_norm]
 
     def forward(self, out: Synthesis, x0: Tensor, target: Tensor, x1: Tensor, mean: Tensor,
                 teacher: Tensor | None = None, valid: Tensor | None = None,

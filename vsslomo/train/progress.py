@@ -69,6 +69,7 @@ class Progress:
         eta = (self.total - self.done) * elapsed / self.done
         stats = f"loss {loss:.3f}  psnr {psnr:.2f} dB  {rate:.1f} samples/s  lr {lr:.2e}"
         if self._bar is not None:
+            assert self._task is not None  # added with the bar
             self._bar.update(self._task, completed=self.done, description=f"epoch {epoch}", stats=stats)
         elif self.done % self.log_every == 0 or self.done == self.total:
             self.log(f"epoch {epoch} step {step_in_epoch} [{self.done}/{self.total}] {stats}  "

@@ -20,6 +20,7 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -81,7 +82,7 @@ class FlowCache:
         (self.folder / "source.json").write_text(json.dumps({"name": src.name, "shape": list(src.frames.shape)}))
         for d in sorted(set(half_spans)):
             path = self.folder / f"d{d}.f16"
-            mode = "r+" if path.exists() else "w+"
+            mode: Literal["r+", "w+"] = "r+" if path.exists() else "w+"
             self.maps[d] = np.memmap(path, dtype=np.float16, mode=mode, shape=self.shape)
             done_path = self.folder / f"d{d}.done.npy"
             self.done[d] = np.load(done_path) if done_path.exists() else np.zeros(n, dtype=bool)

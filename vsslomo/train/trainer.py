@@ -20,11 +20,11 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from .checkpoint import checkpoint_payload, family_of, load_training_state, restore, save_atomic
 from .data import ValidationWindows
-from .datasets import build_train_set, build_val_set, load_all_sources, set_epoch, teacher_lookup
+from .datasets import TrainSet, build_train_set, build_val_set, load_all_sources, set_epoch, teacher_lookup
 from .ema import WeightAverage
 from .errors import TrainError
 from .families import FAMILIES, Family
@@ -281,7 +281,7 @@ def end_epoch(run: Run, args: argparse.Namespace, record: dict[str, Any], val_se
     return meta
 
 
-def make_loader(train_set: Dataset, args: argparse.Namespace, ctx: Dist) -> tuple[DataLoader, Any]:
+def make_loader(train_set: TrainSet, args: argparse.Namespace, ctx: Dist) -> tuple[DataLoader, Any]:
     if ctx.world > 1:
         sampler: Any = DistributedSampler(train_set, num_replicas=ctx.world, rank=ctx.rank, shuffle=True, seed=args.seed)
     else:

@@ -46,6 +46,7 @@ def widen_unet(old: UNet, widths: Sequence[int]) -> UNet:
         cols = _input_positions(name, src, conv)
         conv.weight[: src.out_channels] = 0
         conv.weight[rows[:, None], cols[None, :]] = src.weight.to(conv.weight.dtype)
+        assert conv.bias is not None  # every U-Net convolution has one
         conv.bias[: src.out_channels] = src.bias.to(conv.bias.dtype)
     return new
 
