@@ -275,6 +275,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_script(args: argparse.Namespace) -> int:
     """``vsslomo script``: print a ``.vpy`` doing what ``render`` would, with checked arguments."""
+    from .analysis.sidecar import SUFFIX
     from .render.ffmpeg import find_ffmpeg
     from .render.probe import check_input
     from .render.scan import analyse
@@ -292,7 +293,7 @@ def cmd_script(args: argparse.Namespace) -> int:
     kw = _filter_kwargs(args)
     src = open_source(args.input, args.threads)
     if kw.get("dedup"):
-        kw.setdefault("dedup_file", str(args.input.with_name(args.input.name + ".slomo.json")))
+        kw.setdefault("dedup_file", str(args.input.with_name(args.input.name + SUFFIX)))
         analyse(src, kw)  # the scan, kept in the sidecar the script names
     interpolated(src, kw)  # the arguments are checked by building the graph
     text = vpy_text(args.input, kw, info.fps if args.slowmo else None)
