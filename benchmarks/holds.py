@@ -49,6 +49,7 @@ import vsslomo  # noqa: E402
 from vsslomo import convert, registry  # noqa: E402
 from vsslomo.analysis.vsadapter import scan  # noqa: E402
 from vsslomo.evaluate import frame_to_rgb, psnr, to_rgb24  # noqa: E402
+from vsslomo.render.ffmpeg import find_ffmpeg  # noqa: E402
 
 core = vs.core
 FPS = Fraction(24000, 1001)
@@ -106,7 +107,7 @@ def encode(frames: list[np.ndarray], crf: int, work: Path) -> vs.VideoNode:
 
         return core.std.ModifyFrame(blank, blank, draw)
     path = work / f"held-{time.monotonic_ns()}.mp4"
-    cmd = ["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
+    cmd = [find_ffmpeg(), "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
            "-r", f"{FPS.numerator}/{FPS.denominator}", "-i", "-", "-c:v", "libx264", "-crf", str(crf),
            "-preset", "medium", "-pix_fmt", "yuv420p", "-colorspace", "bt470bg", "-color_primaries", "bt470bg",
            "-color_trc", "smpte170m", str(path)]

@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from footage import DEFAULT_CACHE, check_not_reserved, opencv_doc_videos  # noqa: E402
 
 import vsslomo  # noqa: E402
-from vsslomo import evaluate  # noqa: E402
+from vsslomo import evaluate, props  # noqa: E402
 from vsslomo.render.encode import PIX_FMTS  # noqa: E402
 from vsslomo.render.ffmpeg import find_ffmpeg  # noqa: E402
 from vsslomo.render.source import open_source  # noqa: E402
@@ -135,7 +135,7 @@ def _raw_to_clip(data: bytes, like: vs.VideoNode, planes: tuple[int, ...]) -> vs
     count = len(data) // frame_bytes
     buf = np.frombuffer(data[: count * frame_bytes], dtype=dtype)
     first = like.get_frame(0).props
-    keep = {k: first[k] for k in ("_Matrix", "_Transfer", "_Primaries", "_Range") if k in first}
+    keep = {k: first[k] for k in (props.MATRIX, props.TRANSFER, props.PRIMARIES, props.RANGE) if k in first}
 
     def fill(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
         out = f.copy()

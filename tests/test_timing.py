@@ -97,9 +97,9 @@ def _check_invariants(timing: Timing, steps: list[Step]) -> None:
         assert 0 <= s.t < 1
         assert isinstance(s.t, Fraction)
         if s.t == 0:
-            assert s.right == s.left and s.is_source
+            assert s.right == s.left
         else:
-            assert s.right == s.left + 1 and not s.is_source
+            assert s.right == s.left + 1
     _check_timesteps(timing, steps)
 
 
@@ -643,7 +643,7 @@ def _check_retimed(retimed: DrawingTiming, base: Timing, durations: list[Fractio
         assert 0 <= s.t < 1 and isinstance(s.t, Fraction)
         assert s.left in drawings, n
         if s.t == 0:
-            assert s.right == s.left and s.is_source
+            assert s.right == s.left
         else:  # interpolated: between a drawing and the next one, never across a cut
             assert s.right == drawings[drawings.index(s.left) + 1]
             assert s.right - 1 not in retimed.cuts

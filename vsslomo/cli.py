@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import __version__
 from . import backends as backends_lib
@@ -26,6 +26,12 @@ from .device import PRECISIONS
 from .render import Interrupted, RenderError
 from .render.plan import EncodeOptions, RenderRequest
 from .render.probe import parse_rate
+
+if TYPE_CHECKING:
+    import numpy as np
+    import vapoursynth as vs
+
+    from .evaluate import MethodScore
 
 PROG = "vsslomo"
 EXIT_ERROR = 1
@@ -174,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--models", default="rife,superslomo", help="comma-separated models to compare (default rife,superslomo)")
     b.add_argument("--frames", type=_whole(1), default=60, help="number of source frames to use (default 60)")
     b.add_argument("--start", type=_whole(0), default=0, help="first source frame to use (default 0)")
+    b.add_argument("--save-examples", type=Path, metavar="DIR", help="write PNG strips (truth, blending, each model, error maps) of the frames where the methods differ most, and a plot of PSNR per frame, into DIR")
+    b.add_argument("--example-frames", type=_whole(1, 100), default=None, metavar="N", help="with --save-examples: how many frames to show (default 3)")
     _add_filter_options(b, rate=False)
     b.set_defaults(func=cmd_bench, sc=False)
 
@@ -267,6 +275,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_script(args: argparse.Namespace) -> int:
     """``vsslomo script``: print a ``.vpy`` doing what ``render`` would, with checked arguments."""
+    from .analysis.sidecar import SUFFIX
     from .render.ffmpeg import find_ffmpeg
     from .render.probe import check_input
     from .render.scan import analyse
@@ -284,7 +293,7 @@ def cmd_script(args: argparse.Namespace) -> int:
     kw = _filter_kwargs(args)
     src = open_source(args.input, args.threads)
     if kw.get("dedup"):
-        kw.setdefault("dedup_file", str(args.input.with_name(args.input.name + ".slomo.json")))
+        kw.setdefault("dedup_file", str(args.input.with_name(args.input.name + SUFFIX)))
         analyse(src, kw)  # the scan, kept in the sidecar the script names
     interpolated(src, kw)  # the arguments are checked by building the graph
     text = vpy_text(args.input, kw, info.fps if args.slowmo else None)
@@ -303,13 +312,11 @@ def cmd_script(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """``vsslomo bench``: drop-frame protocol on the user's footage, one table row per method."""
-    import vapoursynth as vs
-
     from . import evaluate
     from .registry import MODELS
     from .render.ffmpeg import find_ffmpeg
     from .render.probe import check_input
-    from .render.source import interpolated, open_source
+    from .render.source import open_source
 
     if args.frames < args.factor + 1:
         raise CliError(f"--frames must be at least {args.factor + 1} for --factor {args.factor}")
@@ -317,6 +324,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     unknown = [m for m in models if m not in MODELS]
     if unknown or not models:
         raise CliError(f"unknown model(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(sorted(MODELS))}")
+    _check_examples_args(args)
     check_input(args.input, find_ffmpeg())
     src = open_source(args.input, args.threads)
     if args.start >= src.num_frames:
@@ -329,20 +337,79 @@ def cmd_bench(args: argparse.Namespace) -> int:
     truth = evaluate.truth_frames(evaluate.to_rgb24(src), indices)
     print(f"{args.input}: {src.num_frames} frames from {args.start}, {src.width}x{src.height}, keeping 1 in {args.factor}, scoring {len(indices)} hidden frames", flush=True)
 
-    scores = [evaluate.score_clip("frame blending", truth.__getitem__, evaluate.blend_clip(decimated, args.factor), indices, args.factor)]
-    base = _filter_kwargs(args, rate=False)
+    rebuilt = {"frame blending": evaluate.blend_clip(decimated, args.factor)}
+    scores = [evaluate.score_clip("frame blending", truth.__getitem__, rebuilt["frame blending"], indices, args.factor)]
     for name in models:
-        kw = dict(base, model=name, factor=args.factor)
-        if name != args.model:
-            kw.pop("checkpoint", None)  # a --checkpoint belongs to --model only
-        label = f"{name} (ensemble)" if kw.get("ensemble") else name
-        try:
-            rebuilt = interpolated(decimated, kw)
-            scores.append(evaluate.score_clip(label, truth.__getitem__, rebuilt, indices, args.factor))
-        except (RenderError, vs.Error) as exc:
-            scores.append(evaluate.MethodScore(label, math.nan, math.nan, math.nan, 0, f"failed: {_first_line(exc)}"))
-    print(evaluate.format_table(scores, title=f"drop-frame test, factor {args.factor} (PSNR/SSIM on RGB 8-bit; * = best PSNR)"))
+        label, clip, score = _bench_model(args, name, decimated, truth, indices)
+        scores.append(score)
+        if clip is not None:
+            rebuilt[label] = clip
+    title = f"drop-frame test, factor {args.factor} (PSNR/SSIM on RGB 8-bit; * = best PSNR)"
+    print(evaluate.format_table(scores, title=title))
+    if args.save_examples is not None:
+        _save_examples(args, scores, rebuilt, truth)
     return 0
+
+
+def _bench_model(
+    args: argparse.Namespace, name: str, decimated: vs.VideoNode, truth: dict[int, np.ndarray], indices: list[int]
+) -> tuple[str, vs.VideoNode | None, MethodScore]:
+    """Score one model: its table label, its rebuilt clip (``None`` when it failed) and its score."""
+    import vapoursynth as vs
+
+    from . import evaluate
+    from .render.source import interpolated
+
+    kw = dict(_filter_kwargs(args, rate=False), model=name, factor=args.factor)
+    if name != args.model:
+        kw.pop("checkpoint", None)  # a --checkpoint belongs to --model only
+    label = f"{name} (ensemble)" if kw.get("ensemble") else name
+    try:
+        clip = interpolated(decimated, kw)
+        return label, clip, evaluate.score_clip(label, truth.__getitem__, clip, indices, args.factor)
+    except (RenderError, vs.Error) as exc:
+        return label, None, evaluate.MethodScore(label, math.nan, math.nan, math.nan, 0, f"failed: {_first_line(exc)}")
+
+
+def _check_examples_args(args: argparse.Namespace) -> None:
+    """Refuse ``--save-examples`` that cannot be done before any work (Pillow, a writable folder)."""
+    from .bench_examples import ExamplesError, check_folder, require_pillow
+
+    if args.save_examples is None:
+        if args.example_frames is not None:
+            raise CliError("--example-frames needs --save-examples DIR")
+        return
+    try:
+        require_pillow()
+        check_folder(args.save_examples)
+    except ExamplesError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _save_examples(
+    args: argparse.Namespace, scores: list[MethodScore], rebuilt: dict[str, vs.VideoNode], truth: dict[int, np.ndarray]
+) -> None:
+    """Write the example strips of the frames where the methods differ most, and the PSNR plot."""
+    from . import bench_examples, evaluate
+
+    shift = args.start  # pictures and messages count frames as the user's clip does
+    series = {s.method: {j + shift: v for j, v in s.frame_psnr.items()} for s in scores if s.method in rebuilt and s.frame_psnr}
+    chosen = bench_examples.pick_frames(series, args.example_frames or bench_examples.DEFAULT_COUNT)
+    spread = bench_examples.spreads(series)
+    rgb = {label: evaluate.to_rgb24(clip) for label, clip in rebuilt.items() if label in series}
+    examples = [
+        bench_examples.Example(
+            frame=n,
+            truth=truth[n - shift],
+            rebuilt={label: evaluate.frame_to_rgb(clip.get_frame(n - shift)) for label, clip in rgb.items()},
+            psnr={label: series[label][n] for label in rgb},
+        )
+        for n in chosen
+    ]
+    title = f"PSNR per frame: {args.input.name}, keeping 1 in {args.factor}"
+    paths = bench_examples.save(args.save_examples, examples, series, title)
+    picked = ", ".join(f"{n} ({spread[n]:.2f} dB)" for n in chosen)
+    print(f"examples: frames {picked} (largest PSNR spread between methods) -> {len(paths) - 1} strips and {paths[-1].name} in {args.save_examples}")
 
 
 # --------------------------------------------------------------------------- info

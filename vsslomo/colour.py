@@ -35,15 +35,21 @@ def yuv_matrix(frame_props: Mapping[str, object], width: int, height: int) -> in
 
 
 def full_range(frame_props: Mapping[str, object], default: bool) -> bool:
-    """Whether a frame is full range: ``_Range`` (1 = full), else ``_ColorRange`` (0 = full), else ``default``.
+    """Whether a frame is full range: its :func:`tagged_range`, else ``default``."""
+    tagged = tagged_range(frame_props)
+    return default if tagged is None else tagged
+
+
+def tagged_range(frame_props: Mapping[str, object]) -> bool | None:
+    """The range the props state (``True`` = full): ``_Range`` (1 = full), else ``_ColorRange`` (0 = full); ``None`` if neither does.
 
     ``_ColorRange`` is read only when there is no ``_Range``: VapourSynth R74+ reads it as an
     alias of ``_Range`` and aborts the whole process when ``_Range`` holds a string.
     """
     if props.RANGE in frame_props:
         tag = frame_props[props.RANGE]
-        return tag == 1 if tag in (0, 1) else default
+        return tag == 1 if tag in (0, 1) else None
     legacy = frame_props.get(props.COLOR_RANGE)
     if legacy in (0, 1):
         return legacy == 0
-    return default
+    return None

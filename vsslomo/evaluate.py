@@ -14,13 +14,18 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import props
+
 if TYPE_CHECKING:
     import vapoursynth as vs
+
+PSNR_CAP = 100.0
+"""Identical frames (infinite PSNR) count as this many dB in means, so that one does not swamp the rest."""
 
 # --------------------------------------------------------------------------- metrics
 
@@ -104,19 +109,19 @@ def blend_clip(decimated: vs.VideoNode, factor: int) -> vs.VideoNode:
 
 
 def to_rgb24(clip: vs.VideoNode) -> vs.VideoNode:
-    """Convert to 8-bit RGB for scoring; untagged YUV is read as BT.709 (HD) or BT.601 (SD)."""
+    """Convert to 8-bit RGB for scoring, with the matrix and range the filter reads the clip in.
+
+    Matrix and range come from :func:`vsslomo.convert.color_info` (untagged YUV: the defaults of
+    :mod:`vsslomo.colour`), so a clip is scored in the colours the models saw it in.
+    """
     import vapoursynth as vs
+
+    from . import convert
 
     if clip.format.id == vs.RGB24:
         return clip
-    if clip.format.color_family == vs.RGB:
-        return clip.resize.Point(format=vs.RGB24, dither_type="none")
-    props = clip.get_frame(0).props
-    matrix = props.get("_Matrix", 2)
-    kwargs: dict[str, object] = {}
-    if clip.format.color_family == vs.YUV and matrix in (2, None):
-        kwargs["matrix_in_s"] = "709" if clip.height > 576 else "170m"
-    return clip.resize.Bicubic(format=vs.RGB24, dither_type="none", **kwargs)
+    info = convert.color_info(clip, clip.get_frame(0).props)
+    return convert.to_model_clip(clip, info).resize.Point(format=vs.RGB24, dither_type="none")
 
 
 def frame_to_rgb(frame: vs.VideoFrame) -> np.ndarray:
@@ -134,12 +139,14 @@ class MethodScore:
     seconds_per_frame: float
     frames: int
     note: str = ""
+    frame_psnr: dict[int, float] = field(default_factory=dict)
+    """PSNR in dB of each scored frame, by original frame number (``inf`` for identical frames)."""
 
 
 def check_alignment(frame_props: dict[str, object], j: int, factor: int) -> None:
     """Raise if an interpolated frame's ``SlomoSourceFrame``/``SlomoT`` props don't match original frame ``j``."""
-    src = frame_props.get("SlomoSourceFrame")
-    t = frame_props.get("SlomoT")
+    src = frame_props.get(props.SOURCE_FRAME)
+    t = frame_props.get(props.T)
     if src is None or t is None:
         return
     if int(src) != j // factor or abs(float(t) - (j % factor) / factor) > 1e-6:  # type: ignore[call-overload, arg-type]
@@ -190,10 +197,9 @@ def score_arrays(
         ref = truth(j)
         p.append(psnr(ref, img))
         s.append(ssim(ref, img))
-    # Mean PSNR over frames; identical frames (inf) are capped at 100 dB so one doesn't swamp the rest.
-    mean_p = float(np.mean([min(v, 100.0) for v in p])) if p else math.nan
+    mean_p = float(np.mean([min(v, PSNR_CAP) for v in p])) if p else math.nan
     mean_s = float(np.mean(s)) if s else math.nan
-    return MethodScore(method, mean_p, mean_s, seconds_per_frame, len(frames), note)
+    return MethodScore(method, mean_p, mean_s, seconds_per_frame, len(frames), note, dict(zip(sorted(frames), p)))
 
 
 def truth_frames(clip_rgb: vs.VideoNode, indices: Iterable[int]) -> dict[int, np.ndarray]:

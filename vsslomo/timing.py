@@ -85,11 +85,6 @@ class Step:
     right: int
     t: Fraction
 
-    @property
-    def is_source(self) -> bool:
-        """True when the output frame is a copy of source frame ``left``."""
-        return self.t == 0
-
 
 def normalize(fr: Fraction) -> tuple[int, int]:
     """``(numerator, denominator)`` of ``fr`` in lowest terms, denominator positive.

@@ -73,10 +73,28 @@ def staged(model: nn.Module) -> Staged:
     return _Plain(model)
 
 
+def size_multiple(base: int, scale: float) -> int:
+    """Multiple the input sizes must have at ``scale`` for a model whose multiple at ``scale=1`` is ``base``."""
+    return max(base, int(round(base / scale)))
+
+
 def pad_multiple(model: nn.Module, scale: float = 1.0) -> int:
     """Multiple the input sizes must have when ``model`` runs at ``scale``."""
-    base = int(getattr(model, "pad_multiple", 32))
-    return max(base, int(round(base / scale)))
+    return size_multiple(int(getattr(model, "pad_multiple", 32)), scale)
+
+
+def check_pair(img0: Tensor, img1: Tensor, scale: float, base_multiple: int, model: str) -> None:
+    """Raise :class:`ValueError` unless ``img0``/``img1`` are two ``(1, 3, H, W)`` images of a size ``model`` takes at ``scale``."""
+    if img0.shape != img1.shape or img0.dim() != 4 or img0.shape[0] != 1 or img0.shape[1] != 3:
+        raise ValueError(f"expected two (1, 3, H, W) images, got {tuple(img0.shape)} and {tuple(img1.shape)}")
+    if scale <= 0:
+        raise ValueError(f"scale must be positive, got {scale}")
+    multiple = size_multiple(base_multiple, scale)
+    if img0.shape[2] % multiple or img0.shape[3] % multiple:
+        raise ValueError(
+            f"{model} at scale={scale} needs H and W to be multiples of {multiple}; "
+            f"got {img0.shape[2]}x{img0.shape[3]} (pad the frames first)"
+        )
 
 
 def ensemble_mode(model: nn.Module) -> str:

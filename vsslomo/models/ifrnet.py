@@ -53,7 +53,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import paths
-from . import midpoint
+from . import contract, midpoint
 from .checkpoint import CheckpointError, load_strict, read_checkpoint, tensor_dict
 from .midpoint import Interval
 from .warp import backward_warp
@@ -412,7 +412,7 @@ class IFRNet(nn.Module):
 
         ``mean_mode`` overrides the module's (``"pair"``: the reference's exact normalisation).
         """
-        _check_inputs(img0, img1, scale, self.pad_multiple)
+        contract.check_pair(img0, img1, scale, self.pad_multiple, "IFRNet")
         # pair() computes what encode() would (each frame's pyramid, or the pair-normalised ones).
         return self.synthesize(self.pair(img0, img1, None, None, scale, mean_mode), timesteps)
 
@@ -534,19 +534,6 @@ def _timestep_list(timesteps: Tensor | Sequence[float]) -> list[float]:
     if any(not 0.0 <= t <= 1.0 for t in ts):
         raise ValueError(f"timesteps must lie in [0, 1], got {ts}")
     return ts
-
-
-def _check_inputs(img0: Tensor, img1: Tensor, scale: float, base_multiple: int) -> None:
-    if img0.shape != img1.shape or img0.dim() != 4 or img0.shape[0] != 1 or img0.shape[1] != 3:
-        raise ValueError(f"expected two (1, 3, H, W) images, got {tuple(img0.shape)} and {tuple(img1.shape)}")
-    if scale <= 0:
-        raise ValueError(f"scale must be positive, got {scale}")
-    multiple = max(base_multiple, int(round(base_multiple / scale)))
-    if img0.shape[2] % multiple or img0.shape[3] % multiple:
-        raise ValueError(
-            f"IFRNet at scale={scale} needs H and W to be multiples of {multiple}; "
-            f"got {img0.shape[2]}x{img0.shape[3]} (pad the frames first)"
-        )
 
 
 # --- weights --------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import midpoint
+from . import contract, midpoint
 from .checkpoint import load_strict, read_checkpoint, tensor_dict
 from .midpoint import Interval
 from .warp import backward_warp
@@ -192,7 +192,7 @@ class RIFEHDv3(nn.Module):
         scale: float = 1.0,
     ) -> torch.Tensor:
         """Interpolate ``(T, 3, H, W)`` frames at ``timesteps`` between ``img0`` and ``img1``."""
-        _check_inputs(img0, img1, scale, self.pad_multiple)
+        contract.check_pair(img0, img1, scale, self.pad_multiple, "RIFE")
         ts = [float(t) for t in (timesteps.tolist() if isinstance(timesteps, torch.Tensor) else timesteps)]
         if any(not 0.0 <= t <= 1.0 for t in ts):
             raise ValueError(f"timesteps must lie in [0, 1], got {ts}")
@@ -222,19 +222,6 @@ class RIFEHDv3(nn.Module):
             max_batch=self.max_batch_pairs,
         )
         return out.clamp(0.0, 1.0)
-
-
-def _check_inputs(img0: torch.Tensor, img1: torch.Tensor, scale: float, base_multiple: int) -> None:
-    if img0.shape != img1.shape or img0.dim() != 4 or img0.shape[0] != 1 or img0.shape[1] != 3:
-        raise ValueError(f"expected two (1, 3, H, W) images, got {tuple(img0.shape)} and {tuple(img1.shape)}")
-    if scale <= 0:
-        raise ValueError(f"scale must be positive, got {scale}")
-    multiple = max(base_multiple, int(round(base_multiple / scale)))
-    if img0.shape[2] % multiple or img0.shape[3] % multiple:
-        raise ValueError(
-            f"RIFE at scale={scale} needs H and W to be multiples of {multiple}; "
-            f"got {img0.shape[2]}x{img0.shape[3]} (pad the frames first)"
-        )
 
 
 def default_checkpoint() -> Path:

@@ -33,7 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import rife4_weights
+from . import contract, rife4_weights
 from .checkpoint import CheckpointError, load_strict, read_checkpoint, shape_mismatches, tensor_dict
 from .rife4_versions import (
     ARCHITECTURES,
@@ -211,7 +211,7 @@ class Rife4(nn.Module):
         self, img0: Tensor, img1: Tensor, feat0: Tensor | None, feat1: Tensor | None, scale: float = 1.0
     ) -> Rife4Pair:
         """Bundle a pair with its frames' features; resizes the first block's inputs once."""
-        _check_inputs(img0, img1, scale, self.pad_multiple)
+        contract.check_pair(img0, img1, scale, self.pad_multiple, "RIFE 4.x")
         img0, img1 = img0.clamp(0.0, 1.0), img1.clamp(0.0, 1.0)
         feats: tuple[Tensor, ...] = ()
         if self.head is not None:
@@ -365,19 +365,6 @@ def _timesteps(timesteps: Tensor | Sequence[float], like: Tensor) -> Tensor:
     if t.numel() and not bool(((t >= 0) & (t <= 1)).all()):
         raise ValueError(f"timesteps must lie in [0, 1], got {t.tolist()}")
     return t
-
-
-def _check_inputs(img0: Tensor, img1: Tensor, scale: float, base_multiple: int) -> None:
-    if img0.shape != img1.shape or img0.dim() != 4 or img0.shape[0] != 1 or img0.shape[1] != 3:
-        raise ValueError(f"expected two (1, 3, H, W) images, got {tuple(img0.shape)} and {tuple(img1.shape)}")
-    if scale <= 0:
-        raise ValueError(f"scale must be positive, got {scale}")
-    multiple = max(base_multiple, int(round(base_multiple / scale)))
-    if img0.shape[2] % multiple or img0.shape[3] % multiple:
-        raise ValueError(
-            f"RIFE 4.x at scale={scale} needs H and W to be multiples of {multiple}; "
-            f"got {img0.shape[2]}x{img0.shape[3]} (pad the frames first)"
-        )
 
 
 # --- loading ----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from .. import colour, props
 from .errors import RenderError
 from .ffmpeg import Drain
 
@@ -176,24 +177,22 @@ _TRANSFER = {1: "bt709", 4: "gamma22", 5: "gamma28", 6: "smpte170m", 7: "smpte24
 _PRIMARIES = {1: "bt709", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 9: "bt2020", 12: "smpte432"}
 
 
-def color_args(props: dict[str, object]) -> list[str]:
+def color_args(frame_props: dict[str, object]) -> list[str]:
     """ffmpeg output options tagging the colour description found in VapourSynth frame props."""
     args: list[str] = []
-    for key, table, opt in (("_Matrix", _MATRIX, "-colorspace"), ("_Transfer", _TRANSFER, "-color_trc"), ("_Primaries", _PRIMARIES, "-color_primaries")):
-        value = props.get(key)
+    for key, table, opt in ((props.MATRIX, _MATRIX, "-colorspace"), (props.TRANSFER, _TRANSFER, "-color_trc"), (props.PRIMARIES, _PRIMARIES, "-color_primaries")):
+        value = frame_props.get(key)
         if isinstance(value, int) and value in table:
             args += [opt, table[value]]
-    # VapourSynth R74+ writes _Range (0 limited, 1 full); older cores _ColorRange (0 full, 1 limited).
-    if "_Range" in props and props["_Range"] in (0, 1):
-        args += ["-color_range", "tv" if props["_Range"] == 0 else "pc"]
-    elif props.get("_ColorRange") in (0, 1):
-        args += ["-color_range", "pc" if props["_ColorRange"] == 0 else "tv"]
+    full = colour.tagged_range(frame_props)
+    if full is not None:
+        args += ["-color_range", "pc" if full else "tv"]
     return args
 
 
-def sample_aspect(props: dict[str, object]) -> Fraction | None:
+def sample_aspect(frame_props: dict[str, object]) -> Fraction | None:
     """The sample aspect ratio in the frame props, when both parts are set."""
-    num, den = props.get("_SARNum"), props.get("_SARDen")
+    num, den = frame_props.get(props.SAR_NUM), frame_props.get(props.SAR_DEN)
     if isinstance(num, int) and isinstance(den, int) and num > 0 and den > 0:
         return Fraction(num, den)
     return None

@@ -109,10 +109,6 @@ class LocalPool:
         for worker in range(self.size):
             self._spawn(worker)
 
-    def pids(self) -> list[int | None]:
-        """Process ids of the workers (``None`` for a stopped one)."""
-        return [s.process.pid if s is not None else None for s in self._slots]
-
     def submit(self, worker: int, task: ChunkTask) -> None:
         slot = self._slots[worker]
         assert slot is not None and slot.task is None

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..models import contract
 from .data import FrameSource, to_tensor
 
 CACHE_VERSION = 1
@@ -56,7 +57,7 @@ class RIFETeacher:
         """``(4, H/2, W/2)`` float16 flows from the middle of (before, after) to both, full-size pixels."""
         a, b = (to_tensor(x)[None].to(self.device) for x in (before, after))
         h, w = a.shape[-2:]
-        multiple = max(32, int(round(32 / self.scale)))
+        multiple = contract.pad_multiple(self.model, self.scale)
         ph, pw = (-h) % multiple, (-w) % multiple
         if ph or pw:
             a, b = (F.pad(x, (0, pw, 0, ph), mode="replicate") for x in (a, b))
