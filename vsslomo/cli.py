@@ -281,6 +281,8 @@ def cmd_script(args: argparse.Namespace) -> int:
             raise CliError(f"{args.input}: frame rate unknown; cannot write a slow-motion script")
     if args.output is not None and args.output.exists() and args.output.resolve() == args.input.resolve():
         raise CliError("--output is the same file as INPUT; choose another name")
+    if args.output is not None and not args.output.parent.is_dir():
+        raise CliError(f"--output {args.output}: the folder {args.output.parent} does not exist; create it first")
     kw = _filter_kwargs(args)
     src = open_source(args.input, args.threads)
     if kw.get("dedup"):
@@ -341,6 +343,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             scores.append(evaluate.score_clip(label, truth.__getitem__, rebuilt, indices, args.factor))
         except (RenderError, vs.Error) as exc:
             scores.append(evaluate.MethodScore(label, math.nan, math.nan, math.nan, 0, f"failed: {_first_line(exc)}"))
+    if all(s.note.startswith("failed: ") for s in scores[1:]):  # nothing to compare: a user error, not a table
+        raise CliError(scores[1].note.removeprefix("failed: ") + (" (every model failed)" if len(scores) > 2 else ""))
     print(evaluate.format_table(scores, title=f"drop-frame test, factor {args.factor} (PSNR/SSIM on RGB 8-bit; * = best PSNR)"))
     return 0
 
@@ -404,6 +408,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     from .render.ffmpeg import ffmpeg_version, find_ffmpeg, find_ffprobe
 
+    if args.model is not None and args.checkpoint is None:
+        raise CliError("--model names the family to read --checkpoint as; add --checkpoint FILE (or drop --model)")
     print(f"vsslomo     {__version__}")
     print(f"Python      {platform.python_version()} ({sys.executable})")
     try:

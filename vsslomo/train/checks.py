@@ -85,10 +85,23 @@ def _check_numbers(args: argparse.Namespace, multiple: int, world: int) -> None:
                  "distill_weight"):
         value = getattr(args, name)
         need(value is None or value >= 0, f"--{name.replace('_', '-')} must not be negative, got {value}")
-    if args.device and args.device.startswith("cuda"):
-        import torch
+    if args.device:
+        _check_device(args.device)
 
-        need(torch.cuda.is_available(), f"--device {args.device}: no CUDA device is visible to this torch build")
+
+def _check_device(device: str) -> None:
+    import torch
+
+    from ..device import cuda_missing_reason
+
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError):
+        kind = None
+    if kind not in ("cpu", "cuda"):
+        raise TrainError(f"--device {device!r} is not a device vsslomo trains on; use cpu, cuda or cuda:N")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise TrainError(f"--device {device}: no CUDA device is visible ({cuda_missing_reason()}); or use --device cpu")
 
 
 def check_resume(args: argparse.Namespace) -> None:
