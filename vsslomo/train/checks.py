@@ -118,16 +118,27 @@ def check_resume(args: argparse.Namespace) -> None:
 
 
 def check_out_dir(out: Path) -> None:
-    """``out`` exists or can be made, is a folder, and a file can be written in it."""
+    """``out`` exists or can be made, is a folder, and a file can be written in it.
+
+    Folders made for the test are removed again (the first checkpoint makes them for good),
+    so a run refused by a later check leaves nothing behind.
+    """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise TrainError(f"--out {out} is a file; pass a folder for the checkpoints")
+    made = [p for p in (out, *out.parents) if not p.exists()]  # deepest first
     try:
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
             pass
     except OSError as exc:
         raise TrainError(f"--out {out} is not writable ({exc.strerror or exc}); pick a folder you can write to") from None
+    finally:
+        for folder in made:
+            try:
+                folder.rmdir()
+            except OSError:
+                break
 
 
 def check_file(path: Path, option: str) -> None:
