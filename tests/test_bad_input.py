@@ -184,7 +184,6 @@ FILTER_CASES: list[FilterCase] = [
     ("factor-nan", "yuv", {"factor": float("nan")}, "pass an int"),
     ("factor-inf", "yuv", {"factor": float("inf")}, "pass an int"),
     ("factor-negative", "yuv", {"factor": -2}, "factor=2"),
-    ("factor-zero", "yuv", {"factor": 0}, "factor"),
     ("factor-den-zero", "yuv", {"factor_num": 2, "factor_den": 0}, "factor_num=5, factor_den=2"),
     ("fps-den-zero", "yuv", {"fps_num": 60, "fps_den": 0}, "fps_num=60000, fps_den=1001"),
     ("fps-negative", "yuv", {"fps_num": -60}, "must be positive"),
