@@ -335,38 +335,24 @@ def _variable_format_clip() -> vs.VideoNode:
         ({"scale": 0.3}, "scale"),
         ({"checkpoint": "/nonexistent/weights.pt"}, "does not exist"),
         ({"sc_threshold": -1.0}, "threshold"),
-        ({"ensemble": "no"}, "ensemble must be True or False"),
-        ({"sc": "no"}, "sc must be True or False"),
-        ({"fp16": 1}, "fp16 must be True or False"),
-        ({"factor": 2.5}, "factor_num=5, factor_den=2"),
-        ({"factor": 10**9, "clip": "ten"}, "VapourSynth's limit"),
-        ({"fps_num": 2**62}, "VapourSynth's limit"),
-        ({"factor_num": 2**62, "factor_den": 2**62 - 1}, "64-bit"),
         ({"precision": "fp8"}, "precision must be one of"),
         ({"precision": "fp16"}, "needs a CUDA device"),
         ({"fp16": False, "precision": "fp16"}, "contradicts"),
         ({"backend": "nope"}, "unknown backend"),
         ({"backend": "tensorrt"}, "NVIDIA GPU"),
         ({"backend": 3}, "backend must be"),
-        ({"clip": "vfr-no-durations", "factor": 2}, "_DurationNum"),
-        ({"clip": "negative-duration", "factor": 2}, "positive"),
-        ({"checkpoint": "/"}, "directory"),
     ],
 )
 def test_bad_input_raises_a_clear_filter_error(kwargs, needle):
+    # the inputs of issue 14 (absurd rates, non-boolean booleans, damaged files, durations) are in test_bad_input.py
     kwargs = dict(kwargs)
     special = kwargs.pop("clip", "default")
     if special == "default":
         clip = clip_of(frames=2)
-    elif special == "ten":
-        clip = core.std.BlankClip(width=64, height=48, length=10)
     elif special == "variable":
         clip = _variable_format_clip()
     elif special == "vfr-no-durations":
         clip = core.std.BlankClip(format=vs.YUV420P8, width=64, height=48, length=2, fpsnum=0, fpsden=1)
-    elif special == "negative-duration":
-        clip = core.std.BlankClip(format=vs.YUV420P8, width=64, height=48, length=2, fpsnum=0, fpsden=1)
-        clip = core.std.SetFrameProps(clip, _DurationNum=-1, _DurationDen=24)
     else:
         clip = special
     kwargs.setdefault("device", "cpu")

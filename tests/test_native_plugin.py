@@ -138,7 +138,7 @@ def test_values_reach_python_exactly(fake: FakeFilter):
     [
         ({"sc": "no-thanks"}, "sc must be True or False (1 or 0), got 'no-thanks'"),
         ({"ensemble": 2}, "ensemble must be True or False (1 or 0), got '2'"),
-        ({"factor": "two"}, "factor must be a number, got 'two'"),
+        ({"factor": "two"}, "factor must be a number, got 'two'; pass a number, not text or a bool"),
     ],
 )
 def test_bad_plugin_values_are_refused_by_name(fake: FakeFilter, kwargs, needle):

@@ -38,8 +38,9 @@ def register() -> None:
     vs.core.slomo.InternalRegister(func=entry)
 
 
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
+# Python's True/False reach the plugin as text; other words are refused, as the filter refuses them.
+_TRUE = ("1", "true")
+_FALSE = ("0", "false")
 
 
 def coerce(function: Callable[..., Any], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -89,7 +90,7 @@ def _from_text(key: str, text: str, annotation: str) -> Any:
         try:
             return float(text)
         except ValueError:
-            raise vs_error(f"{key} must be a number, got {text!r}") from None
+            raise vs_error(f"{key} must be a number, got {text!r}; pass a number, not text or a bool") from None
     return text
 
 

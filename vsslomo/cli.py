@@ -290,6 +290,8 @@ def cmd_script(args: argparse.Namespace) -> int:
             raise CliError(f"{args.input}: frame rate unknown; cannot write a slow-motion script")
     if args.output is not None and args.output.exists() and args.output.resolve() == args.input.resolve():
         raise CliError("--output is the same file as INPUT; choose another name")
+    if args.output is not None and not args.output.parent.is_dir():
+        raise CliError(f"--output {args.output}: the folder {args.output.parent} does not exist; create it first")
     kw = _filter_kwargs(args)
     src = open_source(args.input, args.threads)
     if kw.get("dedup"):
@@ -344,6 +346,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         scores.append(score)
         if clip is not None:
             rebuilt[label] = clip
+    if all(s.note.startswith("failed: ") for s in scores[1:]):  # nothing to compare: a user error, not a table
+        raise CliError(scores[1].note.removeprefix("failed: ") + (" (every model failed)" if len(scores) > 2 else ""))
     title = f"drop-frame test, factor {args.factor} (PSNR/SSIM on RGB 8-bit; * = best PSNR)"
     print(evaluate.format_table(scores, title=title))
     if args.save_examples is not None:
@@ -471,6 +475,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     from .render.ffmpeg import ffmpeg_version, find_ffmpeg, find_ffprobe
 
+    if args.model is not None and args.checkpoint is None:
+        raise CliError("--model names the family to read --checkpoint as; add --checkpoint FILE (or drop --model)")
     print(f"vsslomo     {__version__}")
     print(f"Python      {platform.python_version()} ({sys.executable})")
     try:

@@ -112,6 +112,31 @@ def from_model_clip_with_residual(
     return vs.core.resize.Point(out, format=like.format.id, **_matrices(info.matrix, info.matrix), range_s=info.range_name)
 
 
+def finite_samples(clip: vs.VideoNode) -> vs.VideoNode:
+    """``clip`` with non-finite samples (float clips only) replaced by the nearest valid value.
+
+    NaN becomes 0 (black, neutral chroma), +-inf the top or bottom of the plane's range, the
+    rule the engine applies to model input; resampling would otherwise spread one NaN over
+    its neighbours and through the chroma residual into interpolated frames.
+    """
+    fmt = clip.format
+    if fmt.sample_type != vs.FLOAT:
+        return clip
+    chroma = fmt.color_family == vs.YUV
+    bounds = [(-0.5, 0.5) if chroma and p > 0 else (0.0, 1.0) for p in range(fmt.num_planes)]
+
+    def sanitise(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
+        planes = [np.asarray(f[p]) for p in range(fmt.num_planes)]
+        if all(np.isfinite(a).all() for a in planes):
+            return f
+        out = f.copy()
+        for p, (low, high) in enumerate(bounds):
+            np.copyto(np.asarray(out[p]), np.nan_to_num(planes[p], nan=0.0, posinf=high, neginf=low))
+        return out
+
+    return vs.core.std.ModifyFrame(clip, clip, sanitise)
+
+
 def tagged(clip: vs.VideoNode, info: ColorInfo) -> vs.VideoNode:
     """``clip`` with colour tags the conversions can trust: ``info``'s matrix and range.
 

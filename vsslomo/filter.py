@@ -359,8 +359,9 @@ def _build(clip: vs.VideoNode, plan: timing.Timing, renderer: engine.Renderer, c
     except ValueError as exc:
         raise _error(str(exc)) from None
     # Subsampled YUV goes to RGB through float YUV, so its chroma can be restored exactly.
-    native = convert.to_float_native(clip, info) if convert.is_subsampled(clip) else None
-    rgb = convert.to_model_clip(native if native is not None else clip, info)
+    finite = convert.finite_samples(clip)  # the model's branches only; copies stay bit-exact
+    native = convert.to_float_native(finite, info) if convert.is_subsampled(clip) else None
+    rgb = convert.to_model_clip(native if native is not None else finite, info)
     rgb_pair = [_remap(rgb, length, fps, left), _remap(rgb, length, fps, right)]
     synth_rgb = vs.core.std.ModifyFrame(_blank(rgb, length, fps), rgb_pair, _Synthesizer(renderer))
     if native is not None:

@@ -427,9 +427,9 @@ class DrawingTiming(Timing):
 def _whole(name: str, value: object, hint: Callable[[Fraction], str]) -> int:
     """``value`` as an int, or a ValueError that suggests ``hint`` for fractional values."""
     if isinstance(value, bool) or not isinstance(value, (numbers.Rational, float)):
-        raise ValueError(f"{name} must be a whole number, got {value!r}")
+        raise ValueError(f"{name} must be a whole number, got {value!r}; pass an int")
     if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{name} must be a whole number, got {value!r}")
+        raise ValueError(f"{name} must be a whole number, got {value!r}; pass an int")
     exact = Fraction(value)
     if exact.denominator != 1:
         raise ValueError(f"{name} must be a whole number, got {value!r}; {hint(exact)}")

@@ -61,8 +61,10 @@ def _f32(value: float) -> float:
 
 
 def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
+    # Non-finite samples of float clips become the nearest valid value, as the engine treats
+    # them: one NaN pixel must not turn every score of its frame to NaN (read as a cut).
+    a = np.nan_to_num(np.asarray(a, dtype=np.float64), nan=0.0, posinf=1.0, neginf=0.0)
+    b = np.nan_to_num(np.asarray(b, dtype=np.float64), nan=0.0, posinf=1.0, neginf=0.0)
     if a.shape != b.shape:
         raise ValueError(f"thumbnails differ in shape: {a.shape} vs {b.shape}")
     return a, b

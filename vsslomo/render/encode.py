@@ -112,6 +112,35 @@ def encoder_caps(ffmpeg: str, codec: str) -> EncoderCaps:
     return parse_encoder_help(codec, text)
 
 
+def check_pix_fmt(ffmpeg: str, codec: str, pix_fmt: str | None) -> None:
+    """Refuse a ``--pix-fmt`` that encoder ``codec`` cannot write (before any frame is rendered)."""
+    if pix_fmt is None:
+        return
+    text = subprocess.run([ffmpeg, "-hide_banner", "-h", f"encoder={codec}"], capture_output=True, text=True, errors="replace").stdout
+    listed = re.search(r"Supported pixel formats:(.*)", text)
+    if listed is None:  # the encoder does not say: at least ffmpeg must know the name
+        table = subprocess.run([ffmpeg, "-hide_banner", "-pix_fmts"], capture_output=True, text=True, errors="replace").stdout
+        known = {parts[1] for parts in (ln.split() for ln in table.splitlines()) if len(parts) > 1}
+        if pix_fmt not in known:
+            raise RenderError(f"--pix-fmt {pix_fmt!r} is not a pixel format ffmpeg knows (list them with `ffmpeg -pix_fmts`)")
+        return
+    names = listed.group(1).split()
+    if pix_fmt not in names:
+        raise RenderError(f"--pix-fmt {pix_fmt!r} cannot be written by {codec}; choose one of {', '.join(names)}")
+
+
+def check_container(ffmpeg: str, output: Path) -> None:
+    """Refuse an output extension for which ffmpeg has no container (asked on a probe name, no file written)."""
+    with tempfile.TemporaryDirectory(prefix="vsslomo-probe-") as folder:
+        probe = Path(folder) / f"probe{output.suffix}"
+        result = subprocess.run(
+            [ffmpeg, "-nostdin", "-hide_banner", "-v", "error", "-f", "lavfi", "-i", "nullsrc=s=16x16:d=0.04", "-vn", str(probe)],
+            capture_output=True, text=True, errors="replace",
+        )
+    if "suitable output format" in result.stderr or "choose an output format" in result.stderr:
+        raise RenderError(f"{output}: ffmpeg has no container for {output.suffix!r} files; use an extension such as .mkv, .mp4 or .webm")
+
+
 def check_quality(caps: EncoderCaps, crf: float | None, preset: str | None) -> tuple[float | None, str | None]:
     """The ``-crf`` and ``-preset`` to pass, from the user's (``None`` = not given).
 

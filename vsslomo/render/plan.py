@@ -10,7 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from .. import timing
-from .encode import EncodeJob, check_quality, color_args, default_codec, encoder_caps, sample_aspect
+from .encode import (
+    EncodeJob,
+    check_container,
+    check_pix_fmt,
+    check_quality,
+    color_args,
+    default_codec,
+    encoder_caps,
+    sample_aspect,
+)
 from .errors import RenderError
 from .ffmpeg import find_ffmpeg
 from .probe import MediaInfo, check_input
@@ -93,6 +102,7 @@ def prepare(request: RenderRequest) -> Prepared:
     ffmpeg = find_ffmpeg()
     info = check_input(request.source, ffmpeg)
     check_output(request.source, request.output, request.overwrite)
+    check_container(ffmpeg, request.output)
     if request.slowmo and "fps_num" in request.filter_kwargs:
         raise RenderError("--slowmo takes --factor (how many times slower), not --fps")
     if request.stretch_audio and not request.slowmo:
@@ -100,6 +110,7 @@ def prepare(request: RenderRequest) -> Prepared:
     codec = request.encode.codec or default_codec(request.output)
     caps = encoder_caps(ffmpeg, codec)
     crf, preset = check_quality(caps, request.encode.crf, request.encode.preset)
+    check_pix_fmt(ffmpeg, codec, request.encode.pix_fmt)
     streams = plan_streams(info, request.output, request.slowdown(), request.stretch_audio)
     return Prepared(request, ffmpeg, info, codec, crf, preset, streams)
 

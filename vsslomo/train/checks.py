@@ -85,10 +85,23 @@ def _check_numbers(args: argparse.Namespace, multiple: int, world: int) -> None:
                  "distill_weight"):
         value = getattr(args, name)
         need(value is None or value >= 0, f"--{name.replace('_', '-')} must not be negative, got {value}")
-    if args.device and args.device.startswith("cuda"):
-        import torch
+    if args.device:
+        _check_device(args.device)
 
-        need(torch.cuda.is_available(), f"--device {args.device}: no CUDA device is visible to this torch build")
+
+def _check_device(device: str) -> None:
+    import torch
+
+    from ..device import cuda_missing_reason
+
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError):
+        kind = None
+    if kind not in ("cpu", "cuda"):
+        raise TrainError(f"--device {device!r} is not a device vsslomo trains on; use cpu, cuda or cuda:N")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise TrainError(f"--device {device}: no CUDA device is visible ({cuda_missing_reason()}); or use --device cpu")
 
 
 def check_resume(args: argparse.Namespace) -> None:
@@ -105,16 +118,27 @@ def check_resume(args: argparse.Namespace) -> None:
 
 
 def check_out_dir(out: Path) -> None:
-    """``out`` exists or can be made, is a folder, and a file can be written in it."""
+    """``out`` exists or can be made, is a folder, and a file can be written in it.
+
+    Folders made for the test are removed again (the first checkpoint makes them for good),
+    so a run refused by a later check leaves nothing behind.
+    """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise TrainError(f"--out {out} is a file; pass a folder for the checkpoints")
+    made = [p for p in (out, *out.parents) if not p.exists()]  # deepest first
     try:
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
             pass
     except OSError as exc:
         raise TrainError(f"--out {out} is not writable ({exc.strerror or exc}); pick a folder you can write to") from None
+    finally:
+        for folder in made:
+            try:
+                folder.rmdir()
+            except OSError:
+                break
 
 
 def check_file(path: Path, option: str) -> None:
