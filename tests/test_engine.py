@@ -152,3 +152,27 @@ def test_non_finite_samples_never_spread(model, bad):
     clean = frame_planes(vsslomo.interpolate(clip, factor=2, model=model, device="cpu", sc=False).get_frame(1))
     # away from the bad sample the picture is what the clean clip gives
     assert np.abs(planes[0][40:, 40:] - clean[0][40:, 40:]).max() < 0.05
+
+
+def test_filter_computes_different_pairs_side_by_side(monkeypatch):
+    # VapourSynth calls the Python callbacks of one filter instance one at a time; the filter
+    # must still run as many pairs at once as the engine has slots.
+    spans: list[tuple[float, float]] = []
+    original = engine.Renderer._pair
+
+    def slow_pair(self, *args, **kwargs):
+        start = time.perf_counter()
+        time.sleep(0.3)  # releases the GIL, so overlap shows whenever callbacks run concurrently
+        result = original(self, *args, **kwargs)
+        spans.append((start, time.perf_counter()))
+        return result
+
+    monkeypatch.setattr(engine.Renderer, "_pair", slow_pair)
+    monkeypatch.setattr(core, "num_threads", 4)
+    clip = core.resize.Bicubic(demo_clip(64, 48, 6), format=vs.YUV420P8, matrix_s="709")
+    out = vsslomo.interpolate(clip, factor=2, device="cpu", sc=False, backend=Eager(cpu_forwards=2))
+    futures = [out.get_frame_async(n) for n in (1, 3, 5, 7)]
+    [f.result() for f in futures]
+    spans.sort()
+    assert len(spans) == 4
+    assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:])), spans

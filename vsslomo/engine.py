@@ -234,6 +234,8 @@ class Engine:
             torch.backends.cudnn.deterministic = backend.deterministic
         count = backend.streams if cuda else cpu_forwards(backend)
         self._slots: list[_Slot] = [_Slot(torch.cuda.Stream(self.device) if cuda else None) for _ in range(count)]
+        self.parallelism = count
+        """How many pairs can be computed at once (execution slots: CPU forwards or CUDA streams)."""
         self._free = threading.Condition()
         self._heap = _HeapTrim()
 

@@ -363,20 +363,28 @@ def _build(clip: vs.VideoNode, plan: timing.Timing, renderer: engine.Renderer, c
     native = convert.to_float_native(finite, info) if convert.is_subsampled(clip) else None
     rgb = convert.to_model_clip(native if native is not None else finite, info)
     rgb_pair = [_remap(rgb, length, fps, left), _remap(rgb, length, fps, right)]
-    synth_rgb = vs.core.std.ModifyFrame(_blank(rgb, length, fps), rgb_pair, _Synthesizer(renderer))
     if native is not None:
         residual = convert.round_trip_residual(native, rgb, info)
         pair_residual = _blend(_remap(residual, length, fps, left), _remap(residual, length, fps, right), plan)
-        synth = convert.from_model_clip_with_residual(synth_rgb, pair_residual, clip, info)
-    else:
-        synth = convert.from_model_clip(synth_rgb, clip, info)
+
+    def synthesizer() -> vs.VideoNode:
+        synth_rgb = vs.core.std.ModifyFrame(_blank(rgb, length, fps), rgb_pair, _Synthesizer(renderer))
+        if native is not None:
+            return convert.from_model_clip_with_residual(synth_rgb, pair_residual, clip, info)
+        return convert.from_model_clip(synth_rgb, clip, info)
+
+    # VapourSynth runs the Python callbacks of one filter instance one at a time: one
+    # synthesizer per execution slot, pairs dealt round-robin, lets different pairs' forwards
+    # run side by side (the frames of one pair share its work and stay on one instance).
+    synths = [synthesizer() for _ in range(renderer.engine.parallelism)]
     source = _remap(clip, length, fps, left)
     pair_cuts = _remap(cuts, length, fps, left) if cuts is not None else None
 
     def choose(n: int, f: vs.VideoFrame | None = None) -> vs.VideoNode:
-        if plan.step(n).t == 0 or (f is not None and f.props[props.SCENE_CHANGE]):
+        step = plan.step(n)
+        if step.t == 0 or (f is not None and f.props[props.SCENE_CHANGE]):
             return source
-        return synth
+        return synths[step.left % len(synths)]
 
     if pair_cuts is None:
         chosen = vs.core.std.FrameEval(_blank(clip, length, fps), choose)
