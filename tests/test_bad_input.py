@@ -167,6 +167,8 @@ def _clip(kind: str) -> Any:
         "audio": lambda: core.std.BlankAudio(),
         "number": lambda: 5,
         "gray32": lambda: core.std.BlankClip(format=vs.GRAY32, width=64, height=48, length=3),
+        # an RGB source converted with a YUV matrix: the user's chain fails on every frame
+        "broken-chain": lambda: core.resize.Bicubic(core.std.BlankClip(length=3, width=64, height=48), format=vs.RGBS, matrix_in_s="709"),
     }
     return clips[kind]()
 
@@ -218,6 +220,7 @@ FILTER_CASES: list[FilterCase] = [
     ("clip-audio", "audio", {}, "expected a video clip, got AudioNode"),
     ("clip-number", "number", {}, "expected a video clip, got int"),
     ("clip-gray32", "gray32", {}, "use 8 to 16-bit integer or float"),
+    ("clip-broken-chain", "broken-chain", {}, "cannot give its first frame (Resize error"),
     # durations (#9, #10): refused when the filter is created, in both modes
     ("vfr-without-durations-factor", "vfr-no-durations", {"factor": 2}, "_DurationNum/_DurationDen"),
     ("vfr-without-durations-fps", "vfr-no-durations", {"fps_num": 24}, "core.std.AssumeFPS"),

@@ -149,6 +149,10 @@ def _check_clip(clip: Any) -> vs.VideoNode:
         raise _error(f"unsupported colour family of {fmt.name}; convert to YUV, RGB or GRAY")
     if fmt.sample_type == vs.INTEGER and not 8 <= fmt.bits_per_sample <= 16:
         raise _error(f"{fmt.name} has {fmt.bits_per_sample}-bit samples; use 8 to 16-bit integer or float")
+    try:  # the checks below read frame 0; a broken source chain fails here, not in a later check
+        clip.get_frame(0)
+    except vs.Error as exc:
+        raise _error(f"the input clip cannot give its first frame ({_one_line(exc)}); fix the filters before Interpolate") from None
     return clip
 
 
