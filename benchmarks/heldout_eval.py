@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from footage import DEFAULT_CACHE, check_not_reserved, opencv_doc_videos  # noqa: E402
-from quality import load, minterpolate, mvtools  # noqa: E402
+from quality import baseline_scores, load  # noqa: E402
 
 import vsslomo  # noqa: E402
 from vsslomo import evaluate  # noqa: E402
@@ -64,16 +64,7 @@ def bench(src: vs.VideoNode, factor: int, entries: list[tuple[str, str | None]],
     dec = evaluate.decimate(src, factor)
     idx = evaluate.hidden_indices(src.num_frames, factor)
     truth = evaluate.truth_frames(evaluate.to_rgb24(src), idx)
-    scores = [evaluate.score_clip("frame blending", truth.__getitem__, evaluate.blend_clip(dec, factor), idx, factor)]
-    try:
-        scores.append(evaluate.score_clip("MVTools FlowFPS", truth.__getitem__, mvtools(dec, factor), idx, factor))
-    except vs.Error as exc:
-        scores.append(evaluate.MethodScore("MVTools FlowFPS", math.nan, math.nan, math.nan, 0, f"failed: {exc}"))
-    mi_clip, seconds = minterpolate(dec, factor, work)
-    mi = evaluate.score_clip("ffmpeg minterpolate", truth.__getitem__, mi_clip, idx, factor, warmup=False)
-    mi.seconds_per_frame = seconds / max(1, (dec.num_frames - 1) * (factor - 1))
-    scores.append(mi)
-    return scores + model_scores(dec, factor, truth, idx, entries, device)
+    return baseline_scores(dec, factor, truth, idx, work) + model_scores(dec, factor, truth, idx, entries, device)
 
 
 def parse_models(values: list[str], rife: bool = True) -> list[tuple[str, str | None]]:

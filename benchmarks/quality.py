@@ -161,12 +161,9 @@ class Row:
     score: evaluate.MethodScore
 
 
-def bench_video(path: Path, factor: int, args: argparse.Namespace, work: Path) -> list[evaluate.MethodScore]:
-    """All methods on one video at one factor."""
-    src = load(path, args.start, args.frames, args.width, args.held_out)
-    dec = evaluate.decimate(src, factor)
-    idx = evaluate.hidden_indices(src.num_frames, factor)
-    truth = evaluate.truth_frames(evaluate.to_rgb24(src), idx)
+def baseline_scores(dec: vs.VideoNode, factor: int, truth: dict[int, np.ndarray], idx: list[int],
+                    work: Path) -> list[evaluate.MethodScore]:
+    """Frame blending, MVTools FlowFPS and ffmpeg minterpolate on the decimated clip ``dec``."""
     scores = [evaluate.score_clip("frame blending", truth.__getitem__, evaluate.blend_clip(dec, factor), idx, factor)]
     try:
         scores.append(evaluate.score_clip("MVTools FlowFPS", truth.__getitem__, mvtools(dec, factor), idx, factor))
@@ -177,6 +174,16 @@ def bench_video(path: Path, factor: int, args: argparse.Namespace, work: Path) -
     mi = evaluate.score_clip("ffmpeg minterpolate", truth.__getitem__, mi_clip, idx, factor, warmup=False)
     mi.seconds_per_frame = seconds / synthesized
     scores.append(mi)
+    return scores
+
+
+def bench_video(path: Path, factor: int, args: argparse.Namespace, work: Path) -> list[evaluate.MethodScore]:
+    """All methods on one video at one factor."""
+    src = load(path, args.start, args.frames, args.width, args.held_out)
+    dec = evaluate.decimate(src, factor)
+    idx = evaluate.hidden_indices(src.num_frames, factor)
+    truth = evaluate.truth_frames(evaluate.to_rgb24(src), idx)
+    scores = baseline_scores(dec, factor, truth, idx, work)
     for entry in args.models:
         model, _, option = entry.partition(":")
         ensemble = option == "ensemble"
