@@ -167,6 +167,24 @@ def kill_mid_chunk(folder: Path) -> int | None:
     return None
 
 
+def render_during(
+    args: tuple[str | Path, ...], cwd: Path, condition, message: str, then=None, timeout: float = 600
+) -> tuple[int, str]:
+    """Start ``vsslomo *args``, wait until ``condition()`` holds (failing with ``message``),
+    call ``then(proc)`` if given, and return the exit code and stderr once it ends."""
+    proc = subprocess.Popen(command(*args), cwd=cwd, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(condition, timeout=300, proc=proc), message
+        if then is not None:
+            then(proc)
+        _, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, err
+
+
 @pytest.fixture(scope="session")
 def cut_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The spliced test clip."""

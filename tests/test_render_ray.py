@@ -23,7 +23,7 @@ from render_clips import (  # noqa: F401
     env,
     kill_mid_chunk,
     reference,
-    wait_for,
+    render_during,
     work_folder,
 )
 
@@ -52,16 +52,9 @@ def cluster() -> Iterator[str]:
 
 def test_ray_actors_give_the_single_process_file_even_when_one_is_killed(cluster: str, cut_clip: Path, reference: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.mkv"
-    args = command("render", cut_clip, out, *RENDER_ARGS, "--chunk-frames", "5", "--workers", "2", "--ray", cluster)
-    proc = subprocess.Popen(args, cwd=tmp_path, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert wait_for(lambda: kill_mid_chunk(work_folder(out)), timeout=300, proc=proc), "no actor was caught in a chunk"
-        _, err = proc.communicate(timeout=600)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, err
+    args = ("render", cut_clip, out, *RENDER_ARGS, "--chunk-frames", "5", "--workers", "2", "--ray", cluster)
+    code, err = render_during(args, tmp_path, lambda: kill_mid_chunk(work_folder(out)), "no actor was caught in a chunk")
+    assert code == 0, err
     assert "is rendered again: Ray actor" in err, err
     assert "5 chunks on 2 Ray actors, 5 rendered, 0 reused" in err
     assert_same_render(reference, out)

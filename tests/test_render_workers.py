@@ -17,13 +17,11 @@ import pytest
 from render_clips import (  # noqa: F401
     RENDER_ARGS,
     assert_same_render,
-    command,
     cut_clip,
-    env,
     kill_mid_chunk,
     reference,
+    render_during,
     vsslomo,
-    wait_for,
     work_folder,
 )
 
@@ -37,15 +35,9 @@ CHUNK = ("--chunk-frames", "5")
 
 def test_two_workers_give_the_single_process_file_even_when_one_is_killed(cut_clip: Path, reference: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.mkv"
-    proc = subprocess.Popen(command("render", cut_clip, out, *RENDER_ARGS, "--workers", "2", *CHUNK), cwd=tmp_path, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert wait_for(lambda: kill_mid_chunk(work_folder(out)), timeout=300, proc=proc), "no worker was caught in a chunk"
-        _, err = proc.communicate(timeout=600)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, err
+    args = ("render", cut_clip, out, *RENDER_ARGS, "--workers", "2", *CHUNK)
+    code, err = render_during(args, tmp_path, lambda: kill_mid_chunk(work_folder(out)), "no worker was caught in a chunk")
+    assert code == 0, err
     assert "is rendered again: worker" in err and "signal 9" in err, err
     assert "5 chunks on 2 local workers, 5 rendered, 0 reused" in err
     assert_same_render(reference, out)
@@ -63,16 +55,10 @@ def test_resume_renders_only_the_missing_chunks(cut_clip: Path, reference: Path,
     out = tmp_path / "out.mkv"
     folder = work_folder(out)
     args = ("render", cut_clip, out, *RENDER_ARGS, "--workers", "1", *CHUNK)
-    proc = subprocess.Popen(command(*args), cwd=tmp_path, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert wait_for(lambda: len(_done(folder)) >= 2, timeout=300, proc=proc), "no two chunks finished"
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130, err
+    code, err = render_during(
+        args, tmp_path, lambda: len(_done(folder)) >= 2, "no two chunks finished", then=lambda p: p.send_signal(signal.SIGINT), timeout=120
+    )
+    assert code == 130, err
     last = err.strip().splitlines()[-1]
     assert last.startswith("vsslomo: error: interrupted;") and "chunks are kept in" in last and "--resume" in last, err
     assert not out.exists()
