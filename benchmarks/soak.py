@@ -62,22 +62,22 @@ def render(out: vs.VideoNode, requests: int, shuffle: bool, report: bool) -> lis
     marks = {max(1, total // 10): "10%", total: "100%"}
     done = 0
     start = time.perf_counter()
-    for n in order:
-        pending.append((n, out.get_frame_async(n)))
-        while len(pending) >= requests:
-            m, future = pending.popleft()
-            digests[m] = digest(future.result())
-            done += 1
-            if report and done in marks:
-                rss, peak = rss_mib()
-                print(f"  {marks[done]:>4} ({done} frames, {time.perf_counter() - start:.0f} s): RSS {rss:.0f} MiB, peak {peak:.0f} MiB", flush=True)
-    while pending:
+
+    def collect_oldest() -> None:
+        nonlocal done
         m, future = pending.popleft()
         digests[m] = digest(future.result())
         done += 1
         if report and done in marks:
             rss, peak = rss_mib()
             print(f"  {marks[done]:>4} ({done} frames, {time.perf_counter() - start:.0f} s): RSS {rss:.0f} MiB, peak {peak:.0f} MiB", flush=True)
+
+    for n in order:
+        pending.append((n, out.get_frame_async(n)))
+        while len(pending) >= requests:
+            collect_oldest()
+    while pending:
+        collect_oldest()
     return [d for d in digests if d is not None]
 
 
