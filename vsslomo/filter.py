@@ -93,6 +93,7 @@ def interpolate(
     ``dedup`` also ``SlomoDrawings`` and ``SlomoHeld`` (see :mod:`vsslomo.props`).
     """
     clip = _check_clip(clip)
+    first = _first_props(clip)
     spec = _check_model(model)
     scale = _check_scale(scale)
     use_cuts = _check_bool("sc", sc)
@@ -101,7 +102,7 @@ def interpolate(
     chosen_backend = _check_backend(backend, placement)
     threshold = _check_threshold(sc_threshold)
     holds = _check_dedup(clip, dedup, dedup_threshold, dedup_max_hold, dedup_file, use_cuts, threshold)
-    plan = _plan(clip, factor, factor_num, factor_den, fps_num, fps_den, durations=holds.durations if holds else None)
+    plan = _plan(clip, first, factor, factor_num, factor_den, fps_num, fps_den, durations=holds.durations if holds else None)
     checkpoint_path = _check_checkpoint(checkpoint)
     revision = Path(checkpoint_path).stat().st_mtime_ns if checkpoint_path else 0
     try:
@@ -122,7 +123,7 @@ def interpolate(
         )
     except ValueError as exc:
         raise _error(str(exc)) from None
-    return _build(clip, plan, renderer, cuts)
+    return _build(clip, first, plan, renderer, cuts)
 
 
 # --- argument checking ---------------------------------------------------------------
@@ -149,11 +150,15 @@ def _check_clip(clip: Any) -> vs.VideoNode:
         raise _error(f"unsupported colour family of {fmt.name}; convert to YUV, RGB or GRAY")
     if fmt.sample_type == vs.INTEGER and not 8 <= fmt.bits_per_sample <= 16:
         raise _error(f"{fmt.name} has {fmt.bits_per_sample}-bit samples; use 8 to 16-bit integer or float")
-    try:  # the checks below read frame 0; a broken source chain fails here, not in a later check
-        clip.get_frame(0)
+    return clip
+
+
+def _first_props(clip: vs.VideoNode) -> vs.FrameProps:
+    """Frame 0's props, read once for every check and conversion that needs them."""
+    try:
+        return clip.get_frame(0).props
     except vs.Error as exc:
         raise _error(f"the input clip cannot give its first frame ({_one_line(exc)}); fix the filters before Interpolate") from None
-    return clip
 
 
 def _check_bool(name: str, value: Any) -> bool:
@@ -235,8 +240,10 @@ def _check_checkpoint(checkpoint: Any) -> str | None:
     return str(path.resolve())
 
 
-def _plan(clip: vs.VideoNode, *rate: Any, durations: Callable[[], list[Fraction]] | None = None) -> timing.Timing:
-    """The timing plan; ``durations`` reads every frame's duration, called only when needed."""
+def _plan(
+    clip: vs.VideoNode, first: vs.FrameProps, *rate: Any, durations: Callable[[], list[Fraction]] | None = None
+) -> timing.Timing:
+    """The timing plan (``first``: frame 0's props); ``durations`` reads every frame's duration, called only when needed."""
     factor, factor_num, factor_den, fps_num, fps_den = rate
     source_fps = Fraction(clip.fps.numerator, clip.fps.denominator) if clip.fps.numerator else None
     try:
@@ -253,7 +260,7 @@ def _plan(clip: vs.VideoNode, *rate: Any, durations: Callable[[], list[Fraction]
     except ValueError as exc:
         raise _error(str(exc)) from None
     _check_limits(clip, plan)
-    if source_fps is None and durations is None and _source_duration(clip.get_frame(0).props, 0) is None:
+    if source_fps is None and durations is None and _source_duration(first, 0) is None:
         raise _missing_duration(0)  # refused now, not at every frame
     return plan
 
@@ -282,13 +289,6 @@ def _source_duration(frame_props: vs.FrameProps, n: int) -> Fraction | None:
             f"source frame {n} has duration {num}/{den}; every frame needs a positive "
             "_DurationNum/_DurationDen (fix the source or give the clip a constant rate with core.std.AssumeFPS)"
         ) from None
-
-
-def _valid_duration(frame_props: vs.FrameProps) -> Fraction | None:
-    try:
-        return props.duration(frame_props)
-    except ValueError:
-        return None
 
 
 def _durations(clip: vs.VideoNode) -> list[Fraction]:
@@ -348,7 +348,9 @@ def _blend(left: vs.VideoNode, right: vs.VideoNode, plan: timing.Timing) -> vs.V
     return vs.core.std.FrameEval(left, select)
 
 
-def _build(clip: vs.VideoNode, plan: timing.Timing, renderer: engine.Renderer, cuts: vs.VideoNode | None) -> vs.VideoNode:
+def _build(
+    clip: vs.VideoNode, first: vs.FrameProps, plan: timing.Timing, renderer: engine.Renderer, cuts: vs.VideoNode | None
+) -> vs.VideoNode:
     length, fps = plan.num_frames, plan.fps
 
     def left(n: int) -> int:
@@ -357,7 +359,6 @@ def _build(clip: vs.VideoNode, plan: timing.Timing, renderer: engine.Renderer, c
     def right(n: int) -> int:
         return plan.step(n).right
 
-    first = clip.get_frame(0).props
     try:
         info = convert.color_info(clip, first)
     except ValueError as exc:
@@ -427,7 +428,7 @@ class _Stamper:
         frame_props.clear()
         frame_props.update(source_props)
         if self.constant_rate:  # an unusable duration prop is replaced by the clip's rate
-            source_duration = _valid_duration(source_props)
+            source_duration = props.usable_duration(source_props)
         else:
             source_duration = _source_duration(source_props, step.left)
             if source_duration is None and self.plan.ratio is not None:

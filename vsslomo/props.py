@@ -69,5 +69,13 @@ def duration(frame_props: Mapping[str, object]) -> Fraction | None:
     return Fraction(num, den)
 
 
+def usable_duration(frame_props: Mapping[str, object]) -> Fraction | None:
+    """:func:`duration`, with ``None`` also for set but unusable values."""
+    try:
+        return duration(frame_props)
+    except ValueError:
+        return None
+
+
 def _positive_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0

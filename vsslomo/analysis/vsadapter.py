@@ -166,14 +166,6 @@ def mark_scene_changes(clip: vs.VideoNode, threshold: float | None = None, detec
 # --- one scan over the whole clip -----------------------------------------------------
 
 
-def _duration(frame_props: Mapping[str, object]) -> Fraction | None:
-    """The frame's duration, ``None`` when it has none or an unusable one."""
-    try:
-        return props.duration(frame_props)
-    except ValueError:
-        return None
-
-
 def scan(clip: vs.VideoNode, progress: Progress | None = None) -> measurements.Measurements:
     """Measure ``clip`` in one sequential pass over its thumbnails (one decode of each frame)."""
     clip = _check_clip(clip, "the hold analysis")
@@ -196,7 +188,7 @@ def scan(clip: vs.VideoNode, progress: Progress | None = None) -> measurements.M
     for n, frame in enumerate(thumbnails(clip).frames(close=True)):
         thumb = np.array(frame[0], dtype=np.float32, copy=True)
         frame_props = dict(frame.props)
-        durations.append(_duration(frame_props))
+        durations.append(props.usable_duration(frame_props))
         if n in wanted:
             samples[n] = measurements.sample_pixels(thumb)
         recent.append((thumb, frame_props))

@@ -49,8 +49,7 @@ def analyse(clip: vs.VideoNode, filter_kwargs: Mapping[str, Any], quiet: bool = 
     if filter_kwargs.get("dedup"):
         return _analyse_holds(clip, filter_kwargs, quiet)
     from ..analysis.vsadapter import mark_scene_changes
-    from ..props import SCENE_CHANGE
-    from ..props import duration as frame_duration
+    from ..props import SCENE_CHANGE, usable_duration
 
     detect = filter_kwargs.get("sc", True) is not False
     need_durations = timing.needs_durations(source_fps(clip), filter_kwargs.get("fps_num"))
@@ -69,10 +68,7 @@ def analyse(clip: vs.VideoNode, filter_kwargs: Mapping[str, Any], quiet: bool = 
             if detect and props.get(SCENE_CHANGE):
                 cuts.append(n)
             if need_durations:
-                try:
-                    duration = frame_duration(props)
-                except ValueError:
-                    duration = None
+                duration = usable_duration(props)
                 if duration is None:
                     raise RenderError(f"the source has a variable frame rate but frame {n} has no valid duration; give it a constant rate, or use --factor")
                 durations.append(duration)
