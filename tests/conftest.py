@@ -22,3 +22,14 @@ def core():
     import vapoursynth as vs
 
     return vs.core
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny frames gain nothing from threads; on a shared machine they only contend (``usefixtures`` per module)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -51,13 +51,7 @@ PUBLIC_SHAPES = {
 PARAMS_M = {"s": 2.8, "base": 5.0, "l": 19.7}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny frames gain nothing from threads; on a shared machine they only contend."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny frames: one torch thread (tests/conftest.py)
 
 
 def public_state(size: str, seed: int = 0, t_blind: bool = False, prefix: str = "") -> dict[str, torch.Tensor]:

@@ -14,16 +14,7 @@ from vsslomo.models import rife
 from vsslomo.models.rife import RIFEHDv3, default_checkpoint, load_rife
 from vsslomo.models.warp import backward_warp
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny frames gain nothing from threads; on a shared machine they only contend."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.usefixtures("one_thread")]
 
 
 @pytest.fixture(scope="module")

@@ -40,13 +40,7 @@ arithmetic runs in another order where oneDNN picks other kernels; measured up t
 PREFIX = "slomo.Interpolate: "
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny frames gain nothing from threads; on a shared machine they only contend."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny frames: one torch thread (tests/conftest.py)
 
 
 def smooth_pair(h: int, w: int, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
