@@ -605,6 +605,8 @@ CLI_CASES: list[CliCase] = [
     ("train-device-tpu", ["train", IN, "--out", "{W}/run", "--device", "tpu"], TRAIN, "use cpu, cuda or cuda:N", 2),
     ("train-threads--1", ["train", IN, "--out", "{W}/run", "--threads", "-1"], TRAIN, "--threads must not be negative", 2),
     ("train-lr-nan", ["train", IN, "--out", "{W}/run", "--lr", "nan"], TRAIN, "learning rates must be positive", 2),
+    ("train-still-fraction-2", ["train", IN, "--out", "{W}/run", "--still-fraction", "2"], TRAIN,
+     "--still-fraction must lie in [0, 1], got 2.0", 2),
     ("train-init-malicious", ["train", IN, "--out", "{W}/run", "--init", "{M}/malicious-pickle.pt"], TRAIN,
      "does not load for safety", 2),
     ("train-no-out", ["train"], TRAIN, "--out DIR is required", 2),

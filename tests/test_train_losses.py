@@ -102,6 +102,22 @@ def test_synthetic_flows_are_the_exact_motion(photos: list[torch.Tensor]) -> Non
     assert float(err0) < 0.15 * float(blend) and float(err1) < 0.15 * float(blend)
 
 
+def test_still_camera_scenes_keep_the_background(photos: list[torch.Tensor]) -> None:
+    """With ``still_fraction=1`` the background is the same in every frame and its flows are zero."""
+    moving = SyntheticScenes(photos, length=4, crop=64, max_motion=10, sprites=(0, 0), zoom_change=0.1, rotation=8.0)
+    still = SyntheticScenes(photos, length=4, crop=64, max_motion=10, sprites=(0, 0), zoom_change=0.1, rotation=8.0,
+                            still_fraction=1.0)
+    frames, flow = still.render_with_flows(np.random.default_rng(3), 0.375)
+    assert torch.equal(frames[0], frames[1]) and torch.equal(frames[1], frames[2])
+    assert float(flow.abs().max()) < 1e-4
+    moved, _ = moving.render_with_flows(np.random.default_rng(3), 0.375)
+    assert float((moved[0] - moved[2]).abs().mean()) > 0.01
+    # Sprites still move over a still background.
+    sprites = SyntheticScenes(photos, length=4, crop=64, max_motion=12, sprites=(3, 3), still_fraction=1.0)
+    frames, flow = sprites.render_with_flows(np.random.default_rng(5), 0.5)
+    assert float(flow.abs().max()) > 1.0 and not torch.equal(frames[0], frames[2])
+
+
 def test_synthetic_sprite_flows_follow_the_sprites(photos: list[torch.Tensor]) -> None:
     ds = SyntheticScenes(photos, length=4, crop=64, max_motion=12, sprites=(3, 3))
     frames, flow = ds.render_with_flows(np.random.default_rng(5), 0.5)

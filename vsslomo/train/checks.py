@@ -76,6 +76,7 @@ def _check_numbers(args: argparse.Namespace, multiple: int, world: int) -> None:
     need(args.workers >= 0, f"--workers must not be negative, got {args.workers}")
     need(args.max_motion >= 0, f"--max-motion must not be negative, got {args.max_motion}")
     need(0.0 <= args.zoom_change < 1.0, f"--zoom-change must lie in [0, 1), got {args.zoom_change}")
+    need(0.0 <= args.still_fraction <= 1.0, f"--still-fraction must lie in [0, 1], got {args.still_fraction}")
     need(args.teacher_scale in (0.25, 0.5, 1.0), f"--teacher-scale must be 1, 0.5 or 0.25, got {args.teacher_scale}")
     need(args.photo_side >= 64, f"--photo-side must be at least 64, got {args.photo_side}")
     need(args.restart_epochs >= 1 and args.restart_mult >= 1, "--restart-epochs and --restart-mult must be at least 1")

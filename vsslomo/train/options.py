@@ -69,6 +69,8 @@ def build_parser(prog: str = "python -m vsslomo.train") -> argparse.ArgumentPars
     p.add_argument("--max-motion", type=float, default=24.0, help="synthetic sprite motion between inputs, pixels")
     p.add_argument("--zoom-change", type=float, default=0.05, help="synthetic camera: largest relative zoom change")
     p.add_argument("--rotation", type=float, default=0.0, help="synthetic camera: largest rotation, degrees")
+    p.add_argument("--still-fraction", type=float, default=0.0,
+                   help="share of synthetic scenes whose camera stands still (only the sprites move)")
     p.add_argument("--photo-side", type=int, default=1024, help="shrink photos to this longer side")
     g = p.add_argument_group("model (Super SloMo)")
     g.add_argument("--widths", type=parse_widths, default=None,

@@ -135,6 +135,8 @@ class SyntheticScenes(Dataset):
     ``max_motion`` bounds the displacement (pixels) of sprite centres between t=0 and t=1;
     the camera pans at most half of that. ``zoom_change`` is the largest relative zoom change
     of the camera and ``rotation`` its largest rotation (degrees) between t=0 and t=1.
+    ``still_fraction`` of the scenes have a still camera (tripod and surveillance shots, anime
+    backgrounds): the background is the same in every frame and only the sprites move.
     ``flows`` adds the exact F_t->0 / F_t->1 to every sample. Sample ``i`` of epoch ``e`` is
     a deterministic function of (seed, e, i).
     """
@@ -151,6 +153,7 @@ class SyntheticScenes(Dataset):
         zoom_change: float = 0.05,
         rotation: float = 0.0,
         flows: bool = False,
+        still_fraction: float = 0.0,
     ) -> None:
         if len(photos) < 1:
             raise ValueError("SyntheticScenes needs at least one photo")
@@ -164,6 +167,7 @@ class SyntheticScenes(Dataset):
         self.zoom_change = zoom_change
         self.rotation = math.radians(rotation)
         self.flows = flows
+        self.still_fraction = still_fraction
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -205,6 +209,9 @@ class SyntheticScenes(Dataset):
             sc0 = float(rng.uniform(0.8, 1.2))
             dsc = float(rng.uniform(-0.08, 0.08))
             sprites.append(_Sprite(tex, rx, ry, tcx, tcy, x0, y0, mx, my, ang0, dang, sc0, dsc, bool(rng.random() < 0.5)))
+        # Drawn last and only when asked, so that recipes without still scenes draw as before.
+        if self.still_fraction > 0 and rng.random() < self.still_fraction:
+            camera = _Camera(photo, cx, cy, 0.0, 0.0, zoom0, zoom0, 0.0)
         return camera, sprites
 
     def _grid(self) -> tuple[Tensor, Tensor]:
