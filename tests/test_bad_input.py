@@ -178,6 +178,7 @@ FILTER_CASES: list[FilterCase] = [
     ("factor-1e9", "ten", {"factor": 10**9}, "VapourSynth's limit"),
     ("fps-2**62", "yuv", {"fps_num": 2**62}, "VapourSynth's limit"),
     ("fps-2**63", "yuv", {"fps_num": 2**63}, "VapourSynth's limit"),
+    ("fps-1e300", "yuv", {"fps_num": 10**300}, "would have about 1.3e+299 frames, more than"),
     ("factor-overflows-rate", "yuv", {"factor_num": 2**62, "factor_den": 2**62 - 1}, "64-bit"),
     ("long-clip-times-3", "long", {"factor": 3}, "VapourSynth's limit"),
     ("factor-2.5", "yuv", {"factor": 2.5}, "factor_num=5, factor_den=2"),

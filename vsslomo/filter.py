@@ -268,8 +268,9 @@ def _plan(
 def _check_limits(clip: vs.VideoNode, plan: timing.Timing) -> None:
     """Refuse plans whose output VapourSynth cannot represent."""
     if plan.num_frames > MAX_FRAMES:
+        count = f"{plan.num_frames}" if plan.num_frames < 10**15 else f"about {float(plan.num_frames):.1e}"
         raise _error(
-            f"the output would have {plan.num_frames} frames, more than VapourSynth's limit of {MAX_FRAMES}; "
+            f"the output would have {count} frames, more than VapourSynth's limit of {MAX_FRAMES}; "
             "use a smaller factor or target rate (or a shorter clip)"
         )
     if plan.fps is not None and max(plan.fps.numerator, plan.fps.denominator) > MAX_RATE_TERM:
