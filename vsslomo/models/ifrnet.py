@@ -55,6 +55,7 @@ from torch import Tensor
 from .. import paths
 from . import contract, midpoint
 from .checkpoint import CheckpointError, load_strict, read_checkpoint, tensor_dict
+from .layers import PReLU
 from .midpoint import Interval
 from .warp import backward_warp
 
@@ -111,7 +112,7 @@ class _ConvPReLU(nn.Sequential):
     """Convolution (with bias, "same" padding) followed by a per-channel PReLU."""
 
     def __init__(self, cin: int, cout: int, kernel: int = 3, stride: int = 1) -> None:
-        super().__init__(nn.Conv2d(cin, cout, kernel, stride, kernel // 2), nn.PReLU(cout))
+        super().__init__(nn.Conv2d(cin, cout, kernel, stride, kernel // 2), PReLU(cout))
 
 
 class _SideResidual(nn.Module):
@@ -125,15 +126,20 @@ class _SideResidual(nn.Module):
         self.conv3 = _ConvPReLU(channels, channels)
         self.conv4 = _ConvPReLU(side, side)
         self.conv5 = nn.Conv2d(channels, channels, 3, 1, 1)
-        self.prelu = nn.PReLU(channels)
+        self.prelu = PReLU(channels)
 
     def _side(self, x: Tensor, conv: nn.Module) -> Tensor:
         split = x.shape[1] - self.side
+        side = x[:, split:]
+        if x.is_contiguous(memory_format=torch.channels_last):
+            # A channel slice of an NHWC tensor is strided; made dense, the conv and its PReLU
+            # keep to their NHWC paths.
+            side = side.contiguous(memory_format=torch.channels_last)
         if torch.is_grad_enabled():
-            return torch.cat((x[:, :split], conv(x[:, split:])), 1)
+            return torch.cat((x[:, :split], conv(side)), 1)
         # Without autograd, overwrite the side channels of the fresh conv output in place
         # (copies a third of the data instead of all of it).
-        x[:, split:] = conv(x[:, split:])
+        x[:, split:] = conv(side)
         return x
 
     def forward(self, x: Tensor) -> Tensor:

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from . import contract, midpoint
 from .checkpoint import load_strict, read_checkpoint, tensor_dict
+from .layers import PReLU
 from .midpoint import Interval
 from .warp import backward_warp
 
@@ -30,7 +31,7 @@ class _ConvPReLU(nn.Sequential):
     """3x3 convolution (with bias) followed by a per-channel PReLU."""
 
     def __init__(self, cin: int, cout: int, stride: int = 1):
-        super().__init__(nn.Conv2d(cin, cout, 3, stride, 1), nn.PReLU(cout))
+        super().__init__(nn.Conv2d(cin, cout, 3, stride, 1), PReLU(cout))
 
 
 class _Residual(nn.Sequential):
@@ -49,7 +50,7 @@ class _UpHead(nn.Sequential):
     def __init__(self, cin: int, cout: int):
         super().__init__(
             nn.ConvTranspose2d(cin, cin // 2, 4, 2, 1),
-            nn.PReLU(cin // 2),
+            PReLU(cin // 2),
             nn.ConvTranspose2d(cin // 2, cout, 4, 2, 1),
         )
 

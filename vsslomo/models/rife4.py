@@ -35,6 +35,7 @@ from torch import Tensor
 
 from . import contract, rife4_weights
 from .checkpoint import CheckpointError, load_strict, read_checkpoint, shape_mismatches, tensor_dict
+from .layers import PReLU
 from .rife4_versions import (
     ARCHITECTURES,
     RESCUE_FLOW,
@@ -98,7 +99,7 @@ class _ConvAct(nn.Sequential):
     """3x3 convolution and its activation (PReLU or LeakyReLU(0.2))."""
 
     def __init__(self, cin: int, cout: int, stride: int, prelu: bool):
-        super().__init__(nn.Conv2d(cin, cout, 3, stride, 1), nn.PReLU(cout) if prelu else nn.LeakyReLU(0.2, True))
+        super().__init__(nn.Conv2d(cin, cout, 3, stride, 1), PReLU(cout) if prelu else nn.LeakyReLU(0.2, True))
 
 
 class _ResConv(nn.Module):
