@@ -141,6 +141,8 @@ def test_bad_recipe_files(tmp_path: Path, capsys: pytest.CaptureFixture) -> None
         "choice.toml": ("model = \"nope\"\n", "must be one of"),
         "env.toml": ("sources = [\"${NO_SUCH_VAR_FOR_VSSLOMO}/a.mp4\"]\n", "NO_SUCH_VAR_FOR_VSSLOMO"),
         "misplaced.toml": ("[env]\nX = \"1\"\ncrop = 64\n", "put it last"),
+        "pair.toml": ("sprites = 3\n", "takes a list of 2 values"),
+        "pair3.toml": ("sprite-size = [0.1, 0.2, 0.3]\n", "takes a list of 2 values"),
     }
     for name, (text, message) in cases.items():
         path = tmp_path / name
@@ -161,6 +163,11 @@ def test_command_line_overrides_recipe_and_family_defaults(tmp_path: Path) -> No
         ("adamw", "cosine", 1e-4, 1e-5, "rife", 0.01)
     plain = parse_args(["x.mp4"])
     assert (plain.model, plain.optimizer, plain.schedule, plain.teacher) == ("superslomo", "adam", "restarts", "none")
+    recipe.write_text('sprites = [2, 7]\nsprite-size = [0.05, 0.2]\n')
+    args = parse_args(["--recipe", str(recipe)])
+    assert args.sprites == [2, 7] and args.sprite_size == [0.05, 0.2]
+    args = parse_args(["--recipe", str(recipe), "--sprites", "0", "3"])
+    assert args.sprites == [0, 3] and plain.sprites == [1, 4] and plain.sprite_size == [0.08, 0.3]
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=[str(r.relative_to(REPO / "recipes")) for r in RECIPES])

@@ -118,6 +118,16 @@ def test_still_camera_scenes_keep_the_background(photos: list[torch.Tensor]) -> 
     assert float(flow.abs().max()) > 1.0 and not torch.equal(frames[0], frames[2])
 
 
+def test_sprite_count_and_size_are_options(photos: list[torch.Tensor]) -> None:
+    ds = SyntheticScenes(photos, length=4, crop=64, sprites=(6, 6), sprite_size=(0.05, 0.05))
+    for seed in range(3):
+        _, sprites = ds._scene(np.random.default_rng(seed))
+        assert len(sprites) == 6 and all(abs(s.rx - 0.05 * 64) < 1e-9 for s in sprites)
+    # the defaults draw as before the options existed: 1-4 sprites of radius 8-30% of the crop
+    _, sprites = SyntheticScenes(photos, length=4, crop=64)._scene(np.random.default_rng(0))
+    assert 1 <= len(sprites) <= 4 and all(0.08 * 64 <= s.rx <= 0.3 * 64 for s in sprites)
+
+
 def test_synthetic_sprite_flows_follow_the_sprites(photos: list[torch.Tensor]) -> None:
     ds = SyntheticScenes(photos, length=4, crop=64, max_motion=12, sprites=(3, 3))
     frames, flow = ds.render_with_flows(np.random.default_rng(5), 0.5)

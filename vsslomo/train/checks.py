@@ -77,6 +77,10 @@ def _check_numbers(args: argparse.Namespace, multiple: int, world: int) -> None:
     need(args.max_motion >= 0, f"--max-motion must not be negative, got {args.max_motion}")
     need(0.0 <= args.zoom_change < 1.0, f"--zoom-change must lie in [0, 1), got {args.zoom_change}")
     need(0.0 <= args.still_fraction <= 1.0, f"--still-fraction must lie in [0, 1], got {args.still_fraction}")
+    low, high = args.sprites
+    need(0 <= low <= high <= 64, f"--sprites needs 0 <= MIN <= MAX <= 64, got {low} {high}")
+    low, high = args.sprite_size
+    need(0.0 < low <= high <= 1.0, f"--sprite-size needs 0 < MIN <= MAX <= 1 (fractions of --crop), got {low} {high}")
     need(args.teacher_scale in (0.25, 0.5, 1.0), f"--teacher-scale must be 1, 0.5 or 0.25, got {args.teacher_scale}")
     need(args.photo_side >= 64, f"--photo-side must be at least 64, got {args.photo_side}")
     need(args.restart_epochs >= 1 and args.restart_mult >= 1, "--restart-epochs and --restart-mult must be at least 1")

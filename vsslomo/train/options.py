@@ -71,6 +71,10 @@ def build_parser(prog: str = "python -m vsslomo.train") -> argparse.ArgumentPars
     p.add_argument("--rotation", type=float, default=0.0, help="synthetic camera: largest rotation, degrees")
     p.add_argument("--still-fraction", type=float, default=0.0,
                    help="share of synthetic scenes whose camera stands still (only the sprites move)")
+    p.add_argument("--sprites", type=int, nargs=2, default=[1, 4], metavar=("MIN", "MAX"),
+                   help="synthetic scenes: how many sprites move over the background")
+    p.add_argument("--sprite-size", type=float, nargs=2, default=[0.08, 0.3], metavar=("MIN", "MAX"),
+                   help="synthetic sprites' radius, a fraction of --crop")
     p.add_argument("--photo-side", type=int, default=1024, help="shrink photos to this longer side")
     g = p.add_argument_group("model (Super SloMo)")
     g.add_argument("--widths", type=parse_widths, default=None,
@@ -194,6 +198,10 @@ def _convert(action: argparse.Action, value: Any, key: str, path: Path) -> Any:
     if action.nargs in ("*", "+") or isinstance(action, argparse._AppendAction):
         items = value if isinstance(value, list) else [value]
         return [_convert_one(action, v, key, path) for v in items]
+    if isinstance(action.nargs, int):
+        if not isinstance(value, list) or len(value) != action.nargs:
+            raise TrainError(f"recipe {path}: {key} takes a list of {action.nargs} values, e.g. [1, 4]")
+        return [_convert_one(action, v, key, path) for v in value]
     if isinstance(value, list):
         raise TrainError(f"recipe {path}: {key} takes one value, not a list")
     return _convert_one(action, value, key, path)

@@ -135,7 +135,8 @@ class SyntheticScenes(Dataset):
     ``max_motion`` bounds the displacement (pixels) of sprite centres between t=0 and t=1;
     the camera pans at most half of that. ``zoom_change`` is the largest relative zoom change
     of the camera and ``rotation`` its largest rotation (degrees) between t=0 and t=1.
-    ``still_fraction`` of the scenes have a still camera (tripod and surveillance shots, anime
+    ``sprites`` bounds how many sprites a scene has, ``sprite_size`` their radius (a fraction
+    of ``crop``). ``still_fraction`` of the scenes have a still camera (tripod and surveillance shots, anime
     backgrounds): the background is the same in every frame and only the sprites move.
     ``flows`` adds the exact F_t->0 / F_t->1 to every sample. Sample ``i`` of epoch ``e`` is
     a deterministic function of (seed, e, i).
@@ -154,6 +155,7 @@ class SyntheticScenes(Dataset):
         rotation: float = 0.0,
         flows: bool = False,
         still_fraction: float = 0.0,
+        sprite_size: tuple[float, float] = (0.08, 0.3),
     ) -> None:
         if len(photos) < 1:
             raise ValueError("SyntheticScenes needs at least one photo")
@@ -168,6 +170,7 @@ class SyntheticScenes(Dataset):
         self.rotation = math.radians(rotation)
         self.flows = flows
         self.still_fraction = still_fraction
+        self.sprite_size = sprite_size
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -199,7 +202,7 @@ class SyntheticScenes(Dataset):
         for _ in range(int(rng.integers(self.sprites[0], self.sprites[1] + 1))):
             tex = int(rng.integers(len(self.photos)))
             _, th, tw = self.photos[tex].shape
-            rx = float(rng.uniform(0.08, 0.3)) * s
+            rx = float(rng.uniform(*self.sprite_size)) * s
             ry = rx * float(rng.uniform(0.5, 1.5))
             tcx, tcy = float(rng.uniform(0, tw - 1)), float(rng.uniform(0, th - 1))
             x0, y0 = float(rng.uniform(-0.4, 0.4)) * s, float(rng.uniform(-0.4, 0.4)) * s
