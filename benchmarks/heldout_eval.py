@@ -44,12 +44,17 @@ independent movers, 10 fps so the largest motion per frame) unlike the three han
 clips the models train on."""
 
 
+def model_label(name: str, checkpoint: str | None) -> str:
+    """``name``, or ``name (run)`` with the checkpoint's folder (or file) name."""
+    return name if checkpoint is None else f"{name} ({Path(checkpoint).parent.name or Path(checkpoint).name})"
+
+
 def model_scores(dec: vs.VideoNode, factor: int, truth: dict[int, np.ndarray], idx: list[int],
                  entries: list[tuple[str, str | None]], device: str) -> list[evaluate.MethodScore]:
     """Our models through :func:`vsslomo.interpolate` (scene-cut handling off)."""
     out = []
     for name, checkpoint in entries:
-        label = name if checkpoint is None else f"{name} ({Path(checkpoint).parent.name or Path(checkpoint).name})"
+        label = model_label(name, checkpoint)
         try:
             clip = vsslomo.interpolate(dec, factor=factor, model=name, checkpoint=checkpoint, device=device, sc=False)
             out.append(evaluate.score_clip(label, truth.__getitem__, clip, idx, factor))

@@ -20,6 +20,7 @@ from typing import Any
 
 from .errors import TrainError
 from .families import FAMILIES
+from .synthetic import SPRITE_SIZE, SPRITES
 
 DEFAULT_PHOTOS = "/usr/share/backgrounds/gnome"
 """Photos for ``--synthetic`` without a folder (Debian's gnome-backgrounds)."""
@@ -71,9 +72,9 @@ def build_parser(prog: str = "python -m vsslomo.train") -> argparse.ArgumentPars
     p.add_argument("--rotation", type=float, default=0.0, help="synthetic camera: largest rotation, degrees")
     p.add_argument("--still-fraction", type=float, default=0.0,
                    help="share of synthetic scenes whose camera stands still (only the sprites move)")
-    p.add_argument("--sprites", type=int, nargs=2, default=[1, 4], metavar=("MIN", "MAX"),
+    p.add_argument("--sprites", type=int, nargs=2, default=list(SPRITES), metavar=("MIN", "MAX"),
                    help="synthetic scenes: how many sprites move over the background")
-    p.add_argument("--sprite-size", type=float, nargs=2, default=[0.08, 0.3], metavar=("MIN", "MAX"),
+    p.add_argument("--sprite-size", type=float, nargs=2, default=list(SPRITE_SIZE), metavar=("MIN", "MAX"),
                    help="synthetic sprites' radius, a fraction of --crop")
     p.add_argument("--photo-side", type=int, default=1024, help="shrink photos to this longer side")
     g = p.add_argument_group("model (Super SloMo)")

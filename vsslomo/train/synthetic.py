@@ -129,6 +129,13 @@ class _Sprite:
         return (torch.minimum(self.rx - qx.abs(), self.ry - qy.abs()) + 0.5).clamp(0, 1)
 
 
+SPRITES = (1, 4)
+"""Default least and most sprites per scene."""
+
+SPRITE_SIZE = (0.08, 0.3)
+"""Default least and largest sprite radius, a fraction of the crop."""
+
+
 class SyntheticScenes(Dataset):
     """Map-style dataset of synthetic samples of size ``crop`` (see :func:`~vsslomo.train.data.make_sample`).
 
@@ -148,14 +155,14 @@ class SyntheticScenes(Dataset):
         length: int,
         crop: int = 256,
         max_motion: float = 24.0,
-        sprites: tuple[int, int] = (1, 4),
+        sprites: tuple[int, int] = SPRITES,
         augment: Augment | None = None,
         seed: int = 0,
         zoom_change: float = 0.05,
         rotation: float = 0.0,
         flows: bool = False,
         still_fraction: float = 0.0,
-        sprite_size: tuple[float, float] = (0.08, 0.3),
+        sprite_size: tuple[float, float] = SPRITE_SIZE,
     ) -> None:
         if len(photos) < 1:
             raise ValueError("SyntheticScenes needs at least one photo")
