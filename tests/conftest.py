@@ -33,3 +33,21 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+def sigint_state(pid: int) -> str:
+    """How process ``pid`` and this one treat SIGINT (for the messages of tests that send it).
+
+    Reads the ignored / caught / blocked masks of ``/proc/PID/status`` (bit 1 is SIGINT), so
+    that a signal that gets lost says whether it was ignored, not caught, or blocked.
+    """
+    import signal
+    from pathlib import Path
+
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError as exc:
+        return f"no status of {pid}: {exc}"
+    masks = {k: int(v, 16) for k, _, v in (line.partition(":\t") for line in lines) if k in ("SigIgn", "SigCgt", "SigBlk")}
+    child = ", ".join(f"{k} {'yes' if m >> 1 & 1 else 'no'}" for k, m in masks.items())
+    return f"SIGINT in {pid}: {child}; this process's handler: {signal.getsignal(signal.SIGINT)!r}"

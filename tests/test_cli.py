@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import sigint_state
 
-from vsslomo import evaluate
+from vsslomo import evaluate, heap
 from vsslomo.render import encode, ffmpeg, probe
 from vsslomo.render import streams as side_streams
 
@@ -212,6 +213,29 @@ def test_info_lists_versions_models_and_ffmpeg(tmp_path: Path) -> None:
     assert "CPU only" in r.stdout or "cuda:0" in r.stdout
 
 
+@pytest.mark.skipif(not heap.available(), reason="the heap policy is glibc's")
+def test_command_reruns_itself_once_with_the_heap_policy_in_the_environment(tmp_path: Path) -> None:
+    probe = tmp_path / "env.py"
+    probe.write_text("import os, sys, vsslomo.cli\n"
+                     "print('pid', os.getpid(), 'policy', all(os.environ.get(k) == v for k, v in vsslomo.heap.ENVIRONMENT.items()))\n")
+    clean = {k: v for k, v in _env().items() if k not in heap.ENVIRONMENT}
+    # The executable's own entry point, on a script that prints what the re-run process sees.
+    code = ("import os, runpy, sys; from vsslomo import heap; print('first', os.getpid()); sys.stdout.flush(); "
+            "heap.reexec_with_policy(); runpy.run_path(sys.argv[1])")
+    r = subprocess.run([sys.executable, "-c", code, str(probe)], env=clean, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    pid = r.stdout.split()[1]
+    # Ran twice (not more), in the same process, the second time with the policy.
+    assert r.stdout.splitlines() == [f"first {pid}", f"first {pid}", f"pid {pid} policy True"]
+
+    r = vsslomo("info", "--no-load", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "policy in the environment" in r.stdout
+    opted_out = subprocess.run([sys.executable, "-m", "vsslomo", "info", "--no-load"], cwd=tmp_path,
+                               env={**clean, heap.OPT_OUT: "1"}, capture_output=True, text=True, timeout=120)
+    assert "threads started after the model loads" in opted_out.stdout
+
+
 # --------------------------------------------------------------------------- errors
 
 
@@ -284,13 +308,14 @@ def test_sigint_stops_cleanly(tmp_path: Path) -> None:
         assert proc.poll() is None, "render finished before it could be interrupted"
         assert leftovers(out_dir), "render never started writing"
         time.sleep(1.5)  # let it write some frames
+        state = sigint_state(proc.pid)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 130, err
+    assert proc.returncode == 130, f"{err}\n{state}"
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("vsslomo: error: interrupted")
     assert os.listdir(out_dir) == []

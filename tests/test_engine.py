@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +17,7 @@ import vapoursynth as vs
 from conftest import frame_planes
 
 import vsslomo
-from vsslomo import engine, timing
+from vsslomo import engine, heap, timing
 from vsslomo.backends import Eager
 from vsslomo.demo import demo_clip
 from vsslomo.device import Placement
@@ -176,3 +180,60 @@ def test_filter_computes_different_pairs_side_by_side(monkeypatch):
     spans.sort()
     assert len(spans) == 4
     assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:])), spans
+
+
+# --- the CPU heap policy ----------------------------------------------------------------
+
+HEAP_PROBE = """
+import resource, sys, threading, torch
+from vsslomo import heap
+from vsslomo.models.ifrnet import IFRNet
+
+if sys.argv[1] == "apply":
+    heap.apply_policy()
+torch.set_num_threads(1)
+model = IFRNet("s").eval()  # random weights: the buffers are what matters
+a, b = (torch.rand(1, 3, 720, 1280).contiguous(memory_format=torch.channels_last) for _ in range(2))
+faults = []
+
+def forwards():  # 66 MB features at half size: over glibc's largest mmap threshold
+    with torch.inference_mode():
+        for _ in range(3):
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            model(a, b, [0.5])
+            faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+
+if sys.argv[2] == "thread":
+    worker = threading.Thread(target=forwards)
+    worker.start()
+    worker.join()
+else:
+    forwards()
+print(faults[-1])
+"""
+
+
+@pytest.mark.skipif(not heap.available(), reason="the heap policy is glibc's")
+def test_heap_policy_reuses_the_pages_of_large_activations():
+    def faults(where: str, apply: bool = False, environment: bool = False) -> int:
+        env = {k: v for k, v in os.environ.items() if k not in heap.ENVIRONMENT}  # glibc's defaults at start
+        if environment:
+            env.update(heap.ENVIRONMENT)
+        done = subprocess.run([sys.executable, "-c", HEAP_PROBE, "apply" if apply else "-", where], env=env,
+                              capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+        return int(done.stdout.split()[-1])
+
+    system = faults("main")
+    assert system > 50_000  # a 720p forward: every large activation's pages faulted in anew
+    assert faults("main", apply=True) < system / 4  # set while running: the main thread reuses
+    assert faults("thread", environment=True) < system / 4  # set at start: every thread does
+
+
+def test_engine_applies_the_heap_policy_on_the_cpu_unless_told_not_to(monkeypatch):
+    calls = []
+    monkeypatch.setattr(heap, "apply_policy", lambda: calls.append(1) or True)
+    placement = Placement("cpu", "fp32")
+    engine.get_engine("rife", None, 0, placement, Eager(reuse_memory=False, cpu_forwards=3))
+    assert calls == []
+    engine.get_engine("rife", None, 0, placement, Eager(reuse_memory=True, cpu_forwards=3))
+    assert calls == [1]

@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import sigint_state
 from render_clips import (  # noqa: F401
     RENDER_ARGS,
     assert_same_render,
@@ -55,10 +56,14 @@ def test_resume_renders_only_the_missing_chunks(cut_clip: Path, reference: Path,
     out = tmp_path / "out.mkv"
     folder = work_folder(out)
     args = ("render", cut_clip, out, *RENDER_ARGS, "--workers", "1", *CHUNK)
-    code, err = render_during(
-        args, tmp_path, lambda: len(_done(folder)) >= 2, "no two chunks finished", then=lambda p: p.send_signal(signal.SIGINT), timeout=120
-    )
-    assert code == 130, err
+    states: list[str] = []
+
+    def interrupt(p: subprocess.Popen[str]) -> None:
+        states.append(sigint_state(p.pid))
+        p.send_signal(signal.SIGINT)
+
+    code, err = render_during(args, tmp_path, lambda: len(_done(folder)) >= 2, "no two chunks finished", then=interrupt, timeout=120)
+    assert code == 130, f"{err}\n{states}"
     last = err.strip().splitlines()[-1]
     assert last.startswith("vsslomo: error: interrupted;") and "chunks are kept in" in last and "--resume" in last, err
     assert not out.exists()

@@ -53,12 +53,18 @@ class Eager:
     ``cpu_forwards`` (CPU only): how many forwards run side by side, each with
     :func:`vsslomo.numerics.cpu_threads` intra-op threads (default: one per core, at
     most 8; each needs its own working memory).
+    ``reuse_memory`` (CPU only, glibc): keep large activations in the process heap
+    instead of fresh memory maps, whose pages are faulted in and zeroed again for every
+    layer (:mod:`vsslomo.heap`; 1.1-1.2x faster at 720p, 1.2-1.5x with the policy in the
+    environment, ``benchmarks/cpu_heap.py``). Process-wide from the first CPU engine built
+    with it on.
     """
 
     channels_last: bool = True
     streams: int = 2
     deterministic: bool = False
     cpu_forwards: int | None = None
+    reuse_memory: bool = True
 
     name = "eager"
 

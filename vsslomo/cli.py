@@ -19,7 +19,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from . import __version__
+from . import __version__, heap
 from . import backends as backends_lib
 from .backends import BACKENDS
 from .device import PRECISIONS
@@ -509,6 +509,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
         print(f"  cpu       {os.cpu_count()} cores: {cpu_forwards(backends_lib.Eager())} forwards side by side, "
               f"{cpu_threads()} intra-op thread(s) each ($VSSLOMO_CPU_THREADS)")
+        print(f"  heap      {heap.describe()}")
     if have_torch:
         from .device import cpu_has_native_bf16, resolve
 
@@ -588,4 +589,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    sys.exit(main())
+
+
+def run() -> NoReturn:
+    """The ``vsslomo`` executable (and ``python -m vsslomo``).
+
+    First re-runs itself once, in place, with the CPU heap policy in the environment, so
+    that every thread of it and of what it starts reuses large buffers (:mod:`vsslomo.heap`;
+    ``VSSLOMO_SYSTEM_HEAP=1`` keeps glibc's defaults).
+    """
+    heap.reexec_with_policy()
     sys.exit(main())

@@ -23,7 +23,6 @@ from pinned memory and downloads into pinned memory that only wait for their own
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import os
 import threading
@@ -40,7 +39,7 @@ import torch.nn.functional as F
 import torch.utils._pytree as pytree
 
 from . import backends as backend_lib
-from . import registry
+from . import heap, registry
 from .device import Placement
 from .models import contract
 from .models.ensemble import VIEWS, View, merge
@@ -61,7 +60,7 @@ MAX_CPU_FORWARDS = 8
 """At most this many CPU forwards side by side by default (memory grows with each)."""
 
 TRIM_EVERY = 64
-"""Chunks between two returns of freed heap memory to the system (see :class:`_HeapTrim`)."""
+"""Chunks between two returns of freed heap memory to the system (:class:`vsslomo.heap.Trimmer`)."""
 
 
 # --------------------------------------------------------------------------- caches
@@ -173,34 +172,6 @@ def interpolated_run(plan: Timing, n: int) -> range:
 # --------------------------------------------------------------------------- engine
 
 
-class _HeapTrim:
-    """Gives freed heap memory back to the system every :data:`TRIM_EVERY` chunks.
-
-    Every frame allocates and frees buffers (VapourSynth frames, host arrays, tensors) from
-    many threads; glibc keeps what they free in per-thread arenas, so the resident size of a
-    long render crept up by 5-30 KB per output frame although nothing was leaked
-    (``benchmarks/soak.py``). ``malloc_trim`` returns it; it costs about a millisecond.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._count = 0
-        self._trim: Callable[[int], int] | None = None
-        try:
-            self._trim = ctypes.CDLL("libc.so.6").malloc_trim
-        except (OSError, AttributeError):  # not glibc: nothing to do
-            self._trim = None
-
-    def tick(self) -> None:
-        if self._trim is None:
-            return
-        with self._lock:
-            self._count += 1
-            due = self._count % TRIM_EVERY == 0
-        if due:
-            self._trim(0)
-
-
 @dataclass
 class _Slot:
     stream: Any  # torch.cuda.Stream or None
@@ -237,7 +208,9 @@ class Engine:
         self.parallelism = count
         """How many pairs can be computed at once (execution slots: CPU forwards or CUDA streams)."""
         self._free = threading.Condition()
-        self._heap = _HeapTrim()
+        if backend.reuse_memory and not cuda:
+            heap.apply_policy()
+        self._heap = heap.Trimmer(TRIM_EVERY)
 
     def pad_multiple(self, scale: float) -> int:
         """Multiple that frame sizes are padded to at ``scale``."""
