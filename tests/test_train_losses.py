@@ -80,6 +80,25 @@ def test_robust_weight_and_generalised_charbonnier() -> None:
     assert float(loss) == pytest.approx(math.sqrt(1 + 1e-6) / 2, rel=1e-5)
 
 
+
+def test_distill_beta_zero_trusts_the_teacher_everywhere() -> None:
+    """With beta 0 a student far from the teacher is still pulled towards it (the default barely pulls)."""
+    from vsslomo.train.families import _IFRNetCriterion
+    from vsslomo.train.options import build_parser
+
+    def distill_grad(beta: float) -> float:
+        args = build_parser().parse_args(["--model", "ifrnet-s", "--distill-beta", str(beta), "--distill-weight", "1"])
+        criterion = _IFRNetCriterion(args, torch.device("cpu"), lambda _: None)
+        flows = [torch.zeros(1, 2, 4 * 2**k, 4 * 2**k, requires_grad=True) for k in range(4)]
+        out = (torch.zeros(1, 3, 32, 32), *flows, *[f.detach() for f in flows],
+               *[torch.zeros(1, 4, n, n) for n in (4, 8, 16)], *[torch.zeros(1, 4, n, n) for n in (16, 8, 4, 2)])
+        batch = {"target": torch.zeros(1, 3, 32, 32), "flow": torch.full((1, 4, 32, 32), 12.0), "flow_valid": torch.ones(1, 2)}
+        total, terms = criterion(out, batch)
+        terms["distill"].backward()
+        return float(flows[0].grad.abs().sum())
+
+    assert distill_grad(0.0) > 100 * distill_grad(0.3)
+
 @pytest.fixture(scope="module")
 def photos() -> list[torch.Tensor]:
     g = torch.Generator().manual_seed(0)

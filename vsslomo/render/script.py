@@ -50,7 +50,8 @@ def vpy_text(source: Path, kw: Mapping[str, Any], slowmo_fps: Fraction | None = 
         "clip = core.slomo.Interpolate(",
         "    clip,",
         *_rate_lines(kw),
-        '    # "rife" (RIFE HDv3, best quality), "ifrnet" (fastest) or "superslomo" (cheap extra timesteps);',
+        '    # "rife" (RIFE HDv3, best quality), "ifrnet" (fastest; official IFRNet weights) or "superslomo"',
+        '    # (cheap extra timesteps);',
         '    # "rife4.22" etc. with your RIFE 4.x weights (vsslomo info lists them all).',
         f"    model={kw.get('model', 'rife')!r},",
     ]

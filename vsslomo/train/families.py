@@ -264,6 +264,7 @@ class _IFRNetCriterion(nn.Module):
         self.census_weight = args.census_weight
         self.geo_weight = args.geometry_weight
         self.distill_weight = args.distill_weight
+        self.distill_beta = args.distill_beta
 
     def forward(self, out: tuple[Tensor, ...], batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
         import torch.nn.functional as F
@@ -282,7 +283,7 @@ class _IFRNetCriterion(nn.Module):
         if teacher is not None and valid is not None and self.distill_weight > 0:
             dist = frame.new_zeros((), dtype=torch.float32)
             for flows, half, ok in ((flows0, teacher[:, 0:2], valid[:, 0]), (flows1, teacher[:, 2:4], valid[:, 1])):
-                weight = robust_weight(flows[3], half)
+                weight = robust_weight(flows[3], half, self.distill_beta)
                 for level, factor in ((0, 8.0), (1, 4.0), (2, 2.0)):  # decoders 4, 3, 2
                     up = factor * F.interpolate(flows[level].float(), scale_factor=factor, mode="bilinear", align_corners=False)
                     dist = dist + distillation(up, half, weight, ok)

@@ -20,6 +20,7 @@ from typing import Any
 
 from .errors import TrainError
 from .families import FAMILIES
+from .losses import ROBUST_BETA
 from .synthetic import SPRITE_SIZE, SPRITES
 
 DEFAULT_PHOTOS = "/usr/share/backgrounds/gnome"
@@ -128,6 +129,9 @@ def build_parser(prog: str = "python -m vsslomo.train") -> argparse.ArgumentPars
     g.add_argument("--geometry-weight", type=float, default=0.01, help="IFRNet: geometry consistency of features")
     g.add_argument("--distill-weight", type=float, default=None,
                    help="robust flow distillation per term (default: 2 Super SloMo, 0.01 IFRNet)")
+    g.add_argument("--distill-beta", type=float, default=ROBUST_BETA,
+                   help=f"IFRNet: sharpness of the distillation's trust in the teacher, exp(-beta * EPE) against "
+                        f"the student's final flow (default {ROBUST_BETA}, the paper's); 0 trusts it everywhere")
     g.add_argument("--vgg", type=Path, help="torchvision vgg16 state dict for the perceptual loss (no download)")
     g = p.add_argument_group("run")
     g.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
