@@ -1,0 +1,117 @@
+"""Has a model learned motion? Known motion, exact truth: translated photos and synthetic scenes.
+
+A model can beat frame blending on real footage through its occlusion mask and residual
+alone, with flows near zero, and then blend every camera pan. This checks motion directly,
+before the slower held-out evaluation::
+
+    .venv/bin/python benchmarks/flow_check.py --model rife --model ifrnet-s=runs/ifrnet-s-4/best.pt
+
+* **pans**: a crop of a photo and the same crop moved by (dx, dy) pixels, the middle frame
+  being the crop moved by half of that (PSNR against it, every model and frame blending);
+* **scenes**: synthetic training scenes (``vsslomo.train.synthetic``, a fixed seed) rendered
+  with their exact flows: PSNR at t = 0.5 and, for models that expose their flows (IFRNet),
+  the mean magnitude of the predicted F_t->0 as a share of the true one (median over scenes).
+
+Photos: ``--photos`` (default the gnome-backgrounds pictures, as the recipes use).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vsslomo import registry  # noqa: E402
+from vsslomo.models.ifrnet import IFRNet, frame_mean  # noqa: E402
+from vsslomo.train.synthetic import SyntheticScenes, load_photos  # noqa: E402
+
+PANS = ((4, 2), (8, 4), (16, 8))
+"""Shifts (dx, dy) in pixels between the two inputs."""
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(-10 * torch.log10(((a.float() - b.float()) ** 2).mean().clamp_min(1e-12)))
+
+
+def load(entry: str) -> tuple[str, torch.nn.Module]:
+    """``NAME`` or ``NAME=CHECKPOINT`` as (label, model on the CPU in fp32)."""
+    name, _, checkpoint = entry.partition("=")
+    model = registry.get_spec(name).load(Path(checkpoint) if checkpoint else None)
+    return (f"{name} ({Path(checkpoint).parent.name or Path(checkpoint).stem})" if checkpoint else name), model.float().eval()
+
+
+def middle(model: torch.nn.Module, img0: torch.Tensor, img1: torch.Tensor) -> torch.Tensor:
+    """The model's frame at t = 0.5 (inputs padded to its multiple and cropped back)."""
+    h, w = img0.shape[-2:]
+    multiple = int(getattr(model, "pad_multiple", 32))
+    ph, pw = (-h) % multiple, (-w) % multiple
+    pad = torch.nn.functional.pad
+    a, b = (pad(x, (0, pw, 0, ph), mode="replicate") for x in (img0, img1))
+    with torch.inference_mode():
+        return model(a, b, torch.tensor([0.5]))[..., :h, :w]
+
+
+def flow_share(model: torch.nn.Module, img0: torch.Tensor, img1: torch.Tensor, truth: torch.Tensor) -> float | None:
+    """Mean |predicted F_t->0| over mean |true F_t->0| at t = 0.5 (IFRNet only), else None."""
+    if not isinstance(model, IFRNet):
+        return None
+    with torch.inference_mode():
+        p0, p1 = model.pyramid(img0 - frame_mean(img0)), model.pyramid(img1 - frame_mean(img1))
+        flow = model.decode(p0, p1, torch.tensor([0.5])).flows0[3]
+    return float(flow.norm(dim=1).mean() / truth[0:2].norm(dim=0).mean().clamp_min(1e-6))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", action="append", default=None, help="NAME or NAME=CHECKPOINT (repeatable; default rife)")
+    parser.add_argument("--photos", type=Path, default=Path("/usr/share/backgrounds/gnome"))
+    parser.add_argument("--size", type=int, default=256, help="side of the pan crops")
+    parser.add_argument("--scenes", type=int, default=12, help="synthetic scenes (crop 160, motion up to 32 px)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    photos = load_photos(args.photos, 768)
+    if not photos:
+        sys.exit(f"flow_check: no pictures in {args.photos}")
+    models = [load(entry) for entry in (args.model or ["rife"])]
+
+    print(f"pans: {args.size}x{args.size} crops of the first of {len(photos)} photos, PSNR dB of the middle frame")
+    photo = photos[0].float().div(255.0)[None]
+    s, (oy, ox) = args.size, (16, 16)
+    print(f"{'shift':<10}{'blending':>10}" + "".join(f"{label:>28}" for label, _ in models))
+    for dx, dy in PANS:
+        def crop(x: int, y: int) -> torch.Tensor:
+            return photo[..., oy + y : oy + y + s, ox + x : ox + x + s]
+
+        img0, img1, truth = crop(0, 0), crop(dx, dy), crop(dx // 2, dy // 2)
+        row = f"{f'({dx}, {dy})':<10}{psnr((img0 + img1) / 2, truth):>10.2f}"
+        print(row + "".join(f"{psnr(middle(m, img0, img1), truth):>28.2f}" for _, m in models))
+
+    scenes = SyntheticScenes(photos, args.scenes, crop=160, max_motion=32.0, zoom_change=0.1, rotation=5.0, flows=True)
+    blend, scores = [], {label: [] for label, _ in models}
+    shares: dict[str, list[float]] = {label: [] for label, _ in models}
+    for i in range(args.scenes):
+        frames, flow = scenes.render_with_flows(np.random.default_rng((0, 0, i, 7)), 0.5)
+        img0, truth, img1 = frames[0:1], frames[1:2], frames[2:3]
+        blend.append(psnr((img0 + img1) / 2, truth))
+        for label, m in models:
+            scores[label].append(psnr(middle(m, img0, img1), truth))
+            share = flow_share(m, img0, img1, flow)
+            if share is not None:
+                shares[label].append(share)
+    print(f"\nscenes: {args.scenes} synthetic scenes, mean PSNR dB at t = 0.5 (blending {statistics.mean(blend):.2f})")
+    for label, _ in models:
+        line = f"  {label:<30}{statistics.mean(scores[label]):>7.2f}"
+        if shares[label]:
+            line += f"   predicted / true flow magnitude: median {statistics.median(shares[label]):.2f}"
+            line += f" (range {min(shares[label]):.2f}-{max(shares[label]):.2f})"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
