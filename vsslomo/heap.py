@@ -87,8 +87,9 @@ def reexec_with_policy() -> None:
     if os.environ.get(OPT_OUT) or os.environ.get(_REEXECUTED) or environment_active() or not available():
         return
     env = {**os.environ, **ENVIRONMENT, _REEXECUTED: "1"}
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:  # None without a console (pythonw)
+            stream.flush()
     os.execve(sys.executable, sys.orig_argv, env)
 
 
