@@ -35,9 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 CHILD = "--child"
 
-HEAP_ENVIRONMENT = {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**30)}
-"""The engine's heap policy (``vsslomo.engine._Heap``) as glibc reads it at process start."""
-
 SETTINGS = (("glibc defaults", False, False), ("reuse_memory", True, False), ("+ environment", True, True))
 """(name, ``reuse_memory``, policy also in the environment)."""
 
@@ -71,7 +68,10 @@ def child(model: str, checkpoint: str | None, reuse: bool, width: int, height: i
 def measure(model: str, checkpoint: str | None, reuse: bool, environment: bool, args: argparse.Namespace) -> dict[str, float]:
     cmd = [sys.executable, __file__, CHILD, model, checkpoint or "", "1" if reuse else "0",
            str(args.width), str(args.height), str(args.factor), str(args.pairs)]
-    env = {**os.environ, **HEAP_ENVIRONMENT} if environment else {k: v for k, v in os.environ.items() if k not in HEAP_ENVIRONMENT}
+    from vsslomo import heap
+
+    clean = {k: v for k, v in os.environ.items() if k not in heap.ENVIRONMENT}
+    env = {**clean, **heap.ENVIRONMENT} if environment else clean
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         sys.exit(f"cpu_heap: the measurement of {model} failed:\n{done.stderr[-2000:]}")

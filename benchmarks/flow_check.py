@@ -28,15 +28,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vsslomo import registry  # noqa: E402
-from vsslomo.models.ifrnet import IFRNet, frame_mean  # noqa: E402
+from vsslomo.engine import pad_to_multiple  # noqa: E402
+from vsslomo.models import contract  # noqa: E402
+from vsslomo.models.ifrnet import IFRNet, frame_mean, psnr  # noqa: E402
 from vsslomo.train.synthetic import SyntheticScenes, load_photos  # noqa: E402
 
 PANS = ((4, 2), (8, 4), (16, 8))
 """Shifts (dx, dy) in pixels between the two inputs."""
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(-10 * torch.log10(((a.float() - b.float()) ** 2).mean().clamp_min(1e-12)))
 
 
 def load(entry: str) -> tuple[str, torch.nn.Module]:
@@ -49,10 +47,8 @@ def load(entry: str) -> tuple[str, torch.nn.Module]:
 def middle(model: torch.nn.Module, img0: torch.Tensor, img1: torch.Tensor) -> torch.Tensor:
     """The model's frame at t = 0.5 (inputs padded to its multiple and cropped back)."""
     h, w = img0.shape[-2:]
-    multiple = int(getattr(model, "pad_multiple", 32))
-    ph, pw = (-h) % multiple, (-w) % multiple
-    pad = torch.nn.functional.pad
-    a, b = (pad(x, (0, pw, 0, ph), mode="replicate") for x in (img0, img1))
+    multiple = contract.pad_multiple(model)
+    a, b = (pad_to_multiple(x, multiple) for x in (img0, img1))  # as the filter pads
     with torch.inference_mode():
         return model(a, b, torch.tensor([0.5]))[..., :h, :w]
 

@@ -588,10 +588,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def run() -> NoReturn:
     """The ``vsslomo`` executable (and ``python -m vsslomo``).
 
@@ -601,3 +597,7 @@ def run() -> NoReturn:
     """
     heap.reexec_with_policy()
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

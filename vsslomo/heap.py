@@ -12,10 +12,10 @@ every so often (:class:`Trimmer`), so what the process keeps is bounded by its p
 Set while a process runs (:func:`apply_policy`, what the engine does) it covers the main
 thread and, where no other thread has allocated yet, the threads that start afterwards; a
 thread that already has its own heap keeps it (glibc fixes a thread's heap, and how many
-heaps there may be, when first needed), and VapourSynth's threads usually have one. Set in the environment before the process starts (:data:`ENVIRONMENT`,
-:func:`environment_active`) it covers every thread; the ``vsslomo`` command does that for
-itself and everything it starts (:func:`reexec_with_policy`). ``benchmarks/cpu_heap.py``
-measures both.
+heaps there may be, when first needed), and VapourSynth's threads usually have one. Set in
+the environment before the process starts (:data:`ENVIRONMENT`, :func:`environment_active`)
+it covers every thread; the ``vsslomo`` command does that for itself and everything it
+starts (:func:`reexec_with_policy`). ``benchmarks/cpu_heap.py`` measures both.
 """
 
 from __future__ import annotations
@@ -71,10 +71,9 @@ def apply_policy() -> bool:
     return True
 
 
-def environment_active(environ: dict[str, str] | None = None) -> bool:
+def environment_active() -> bool:
     """Whether the environment holds the policy (as glibc read it when this process started)."""
-    env = os.environ if environ is None else environ
-    return all(env.get(k) == v for k, v in ENVIRONMENT.items())
+    return all(os.environ.get(k) == v for k, v in ENVIRONMENT.items())
 
 
 def reexec_with_policy() -> None:
