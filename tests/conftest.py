@@ -35,6 +35,19 @@ def one_thread():
     torch.set_num_threads(previous)
 
 
+def sigint_default() -> None:
+    """``preexec_fn`` of a child a test will interrupt: SIGINT back at its default disposition.
+
+    A job that a non-interactive shell starts in the background (``pytest ... &``) inherits
+    SIGINT *ignored*, and Python then installs no KeyboardInterrupt handler, so the render
+    rightly ignores the signal the test sends (the "lost SIGINT" flake of sessions 3-5: it
+    came only in full runs started in the background).
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def sigint_state(pid: int) -> str:
     """How process ``pid`` and this one treat SIGINT (for the messages of tests that send it).
 

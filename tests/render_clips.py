@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import sigint_default
 
 from vsslomo.render.ffmpeg import find_ffmpeg, find_ffprobe
 
@@ -172,7 +173,8 @@ def render_during(
 ) -> tuple[int, str]:
     """Start ``vsslomo *args``, wait until ``condition()`` holds (failing with ``message``),
     call ``then(proc)`` if given, and return the exit code and stderr once it ends."""
-    proc = subprocess.Popen(command(*args), cwd=cwd, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(command(*args), cwd=cwd, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_default)
     try:
         assert wait_for(condition, timeout=300, proc=proc), message
         if then is not None:

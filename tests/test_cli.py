@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import sigint_state
+from conftest import sigint_default, sigint_state
 
 from vsslomo import evaluate, heap
 from vsslomo.render import encode, ffmpeg, probe
@@ -300,6 +300,7 @@ def test_sigint_stops_cleanly(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "vsslomo", "render", str(clip), str(out), "--factor", "4", "--device", "cpu", "-q"],
         cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=sigint_default,
     )
     try:
         deadline = time.monotonic() + 120
@@ -310,7 +311,10 @@ def test_sigint_stops_cleanly(tmp_path: Path) -> None:
         time.sleep(1.5)  # let it write some frames
         state = sigint_state(proc.pid)
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"render still running 60 s after SIGINT; {state}")
     finally:
         if proc.poll() is None:
             proc.kill()

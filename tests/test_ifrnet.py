@@ -336,6 +336,27 @@ def test_merge_is_the_reference_formula_for_any_mean():
     torch.testing.assert_close(ifrnet.merge(img0, img1, flow0, flow1, mask, residual), per_frame, rtol=0, atol=1e-6)
 
 
+def test_inference_writes_into_fresh_buffers_with_the_same_bits():
+    """Without autograd, merge and the residual blocks reuse their fresh outputs: same bits
+    for every dtype mix autocast gives (bf16 mask and residual on fp32 frames)."""
+    g = torch.Generator().manual_seed(16)
+    img0, img1 = torch.rand(1, 3, 8, 12, generator=g), torch.rand(1, 3, 8, 12, generator=g)
+    flow0, flow1 = torch.randn(3, 2, 8, 12, generator=g) * 3, torch.randn(3, 2, 8, 12, generator=g) * 3
+    mask, residual = torch.rand(3, 1, 8, 12, generator=g), torch.randn(3, 3, 8, 12, generator=g) * 0.05
+    for a, b in ((img0.expand(3, -1, -1, -1), img1.expand(3, -1, -1, -1)), (img0.repeat(3, 1, 1, 1), img1.repeat(3, 1, 1, 1))):
+        for dtype in (torch.float32, torch.bfloat16):
+            args = (a, b, flow0, flow1, mask.to(dtype), residual.to(dtype))
+            with torch.inference_mode():
+                fast = ifrnet.merge(*args)
+            plain = ifrnet.merge(*args)  # autograd on: the out-of-place formula
+            assert fast.dtype == plain.dtype == torch.float32 and torch.equal(fast, plain)
+    block = ifrnet._SideResidual(16, 8)
+    x = torch.randn(2, 16, 6, 10, generator=g)
+    with torch.inference_mode():
+        fast = block(x)
+    assert torch.equal(fast, block(x).detach())
+
+
 def reference_pair_mode(model: IFRNet, img0, img1, ts, scale):
     """The reference inference written out: one mean over both frames, the network at ``scale``."""
     mean = torch.cat((img0, img1), 2).mean(1, keepdim=True).mean(2, keepdim=True).mean(3, keepdim=True)

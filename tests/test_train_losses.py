@@ -10,6 +10,7 @@ import torch
 
 from vsslomo.models.warp import backward_warp
 from vsslomo.train.data import Augment, make_sample
+from vsslomo.train.errors import TrainError
 from vsslomo.train.losses import (
     census_loss,
     charbonnier,
@@ -98,6 +99,45 @@ def test_distill_beta_zero_trusts_the_teacher_everywhere() -> None:
         return float(flows[0].grad.abs().sum())
 
     assert distill_grad(0.0) > 100 * distill_grad(0.3)
+
+def test_flow_gain_scales_the_steps_of_the_flow_outputs_only() -> None:
+    """--flow-gain 4: each optimiser step moves the decoders' flow rows 4x as far, nothing else changes."""
+    from vsslomo.models.ifrnet import IFRNet
+    from vsslomo.train.families import FAMILIES
+    from vsslomo.train.options import build_parser
+    from vsslomo.train.trainer import make_optimizer
+
+    def one_step(gain: str) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        torch.manual_seed(0)
+        model = IFRNet("s", channels_last=False)
+        args = build_parser().parse_args(["--model", "ifrnet-s", "--flow-gain", gain])
+        args.optimizer, args.lr, args.weight_decay = "adamw", 1e-3, 0.0
+        optimizer = make_optimizer(args, model)
+        tune = FAMILIES["ifrnet-s"].tune_optimizer
+        assert tune is not None
+        tune(args, model, optimizer)
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        img = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+        model.forward_train(img[:1], img[1:], torch.tensor([0.5]), img[:1]).frame.mean().backward()
+        optimizer.step()
+        return before, {k: v - before[k] for k, v in model.state_dict().items()}
+
+    before1, step1 = one_step("1")
+    before4, step4 = one_step("4")
+    for key in before1:
+        torch.testing.assert_close(before1[key], before4[key], rtol=0, atol=0)
+        rows = (slice(None), slice(0, 4)) if key.endswith("convblock.2.weight") else slice(0, 4)
+        if key.startswith("decoder") and ".convblock.2." in key:
+            torch.testing.assert_close(step4[key][rows], 4 * step1[key][rows], rtol=1e-4, atol=1e-9)
+            rest = (slice(None), slice(4, None)) if key.endswith("weight") else slice(4, None)
+            torch.testing.assert_close(step4[key][rest], step1[key][rest], rtol=0, atol=0)
+            assert step1[key][rows].abs().max() > 0
+        else:
+            torch.testing.assert_close(step4[key], step1[key], rtol=0, atol=0)
+    with pytest.raises(TrainError, match="--flow-gain must be positive"):
+        FAMILIES["ifrnet-s"].tune_optimizer(build_parser().parse_args(["--model", "ifrnet-s", "--flow-gain", "0"]),  # type: ignore[misc]
+                                            IFRNet("s"), torch.optim.SGD([torch.zeros(1, requires_grad=True)]))
+
 
 @pytest.fixture(scope="module")
 def photos() -> list[torch.Tensor]:

@@ -40,6 +40,7 @@ features for geometry consistency, mask, residual) and the true frame's encoder 
 
 from __future__ import annotations
 
+import functools
 import importlib.resources
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -144,8 +145,9 @@ class _SideResidual(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         y = self._side(self.conv1(x), self.conv2)
-        y = self._side(self.conv3(y), self.conv4)
-        return self.prelu(x + self.conv5(y))
+        y = self.conv5(self._side(self.conv3(y), self.conv4))
+        # Without autograd the sum goes into the fresh conv output (same bits, one buffer fewer).
+        return self.prelu(x + y if torch.is_grad_enabled() else y.add_(x))
 
 
 class _Decoder(nn.Module):
@@ -245,7 +247,17 @@ def merge(img0: Tensor, img1: Tensor, flow0: Tensor, flow1: Tensor, mask: Tensor
     Equal to the reference's ``mask * warp(I0 - m) + (1 - mask) * warp(I1 - m) + m + residual``
     for any per-sample constant ``m``, since bilinear warping reproduces constants.
     """
-    return mask * backward_warp(img0, flow0) + (1 - mask) * backward_warp(img1, flow1) + residual
+    warped0, warped1 = backward_warp(img0, flow0), backward_warp(img1, flow1)
+    if torch.is_grad_enabled() or not (_holds(warped0, warped1, mask, residual) and _holds(warped1, mask)):
+        return mask * warped0 + (1 - mask) * warped1 + residual
+    # The same operations in the same order, into the warped frames' fresh buffers.
+    return warped0.mul_(mask).add_(warped1.mul_(1 - mask)).add_(residual)
+
+
+def _holds(out: Tensor, *others: Tensor) -> bool:
+    """Whether ``out`` has the shape and dtype of an elementwise result of itself and ``others``."""
+    dtype = functools.reduce(torch.promote_types, (o.dtype for o in others), out.dtype)
+    return out.dtype == dtype and out.shape == torch.broadcast_shapes(out.shape, *(o.shape for o in others))
 
 
 def _split(out: Tensor) -> tuple[Tensor, Tensor, Tensor]:

@@ -56,6 +56,8 @@ class Family:
     """The inverse of ``pack``: (average, raw or None, meta)."""
     defaults: dict[str, Any] = field(default_factory=dict)
     """Option defaults of this family (optimiser, schedule, learning rates, loss weights)."""
+    tune_optimizer: Callable[[argparse.Namespace, nn.Module, torch.optim.Optimizer], None] | None = None
+    """Adjusts the optimiser for the options once it is built (hooks on its steps), if the family has to."""
 
 
 def cpu(state: dict[str, Any]) -> dict[str, Any]:
@@ -292,6 +294,49 @@ class _IFRNetCriterion(nn.Module):
         return total, terms
 
 
+class FlowGain:
+    """Scales what each optimiser step changes in the flow outputs of IFRNet's decoders by ``gain``.
+
+    For Adam this is the same as predicting the flows ``gain`` times the layer's output (a
+    reparametrisation: the same network, its flow rows learning ``gain`` times faster), but
+    the weights keep the public layout. Flows from scratch need it: at the network's scale
+    the coarse flows are fractions of a pixel, and with the paper's learning rate they stayed
+    near zero for thousands of steps (README, fifth session). The rows are the first four
+    output channels (F_t->0, F_t->1) of every decoder's last, transposed, convolution.
+    """
+
+    def __init__(self, model: nn.Module, gain: float) -> None:
+        net = cast("IFRNet", model)
+        self.gain = gain
+        self.rows: list[tuple[Tensor, tuple[slice, ...]]] = []
+        for decoder in (net.decoder4, net.decoder3, net.decoder2, net.decoder1):
+            last = cast(nn.ConvTranspose2d, decoder.convblock[2])  # weight (in, out, k, k)
+            assert last.bias is not None
+            self.rows += [(last.weight, (slice(None), slice(0, 4))), (last.bias, (slice(0, 4),))]
+        self.before: list[Tensor] = []
+
+    def attach(self, optimizer: torch.optim.Optimizer) -> None:
+        optimizer.register_step_pre_hook(lambda *_: self.save())
+        optimizer.register_step_post_hook(lambda *_: self.scale())
+
+    @torch.no_grad()
+    def save(self) -> None:
+        self.before = [param[index].clone() for param, index in self.rows]
+
+    @torch.no_grad()
+    def scale(self) -> None:
+        for (param, index), old in zip(self.rows, self.before, strict=True):
+            param[index] = old + self.gain * (param[index] - old)
+        self.before = []
+
+
+def _ifrnet_tune_optimizer(args: argparse.Namespace, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    if args.flow_gain <= 0:
+        raise TrainError(f"--flow-gain must be positive, got {args.flow_gain}")
+    if args.flow_gain != 1.0:
+        FlowGain(model, args.flow_gain).attach(optimizer)
+
+
 def _ifrnet_frame(out: tuple[Tensor, ...], batch: Batch) -> Tensor:
     return out[0].float()
 
@@ -335,6 +380,7 @@ def _ifrnet_family(name: str, description: str) -> Family:
         unpack=_ifrnet_unpack,
         defaults={"optimizer": "adamw", "schedule": "cosine", "lr": 1e-4, "lr_end": 1e-5, "weight_decay": 1e-4,
                   "teacher": "rife", "distill_weight": 0.01},
+        tune_optimizer=_ifrnet_tune_optimizer,
     )
 
 

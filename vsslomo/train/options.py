@@ -132,6 +132,9 @@ def build_parser(prog: str = "python -m vsslomo.train") -> argparse.ArgumentPars
     g.add_argument("--distill-beta", type=float, default=ROBUST_BETA,
                    help=f"IFRNet: sharpness of the distillation's trust in the teacher, exp(-beta * EPE) against "
                         f"the student's final flow (default {ROBUST_BETA}, the paper's); 0 trusts it everywhere")
+    g.add_argument("--flow-gain", type=float, default=1.0,
+                   help="IFRNet: the optimiser's updates of the decoders' flow outputs are scaled by this "
+                        "(1: the paper; 4 lets flows learned from scratch start within a few thousand steps)")
     g.add_argument("--vgg", type=Path, help="torchvision vgg16 state dict for the perceptual loss (no download)")
     g = p.add_argument_group("run")
     g.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")

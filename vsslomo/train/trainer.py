@@ -203,6 +203,8 @@ def setup_run(args: argparse.Namespace, ctx: Dist, steps_per_epoch: int, log: An
         step_module = nn.parallel.DistributedDataParallel(
             step_module, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = make_optimizer(args, model)
+    if family.tune_optimizer is not None:
+        family.tune_optimizer(args, model, optimizer)
     schedule = Schedule(args, optimizer, steps_per_epoch)
     use_amp = device.type == "cuda" and not args.no_amp
     use_bf16 = device.type == "cpu" and args.bf16
