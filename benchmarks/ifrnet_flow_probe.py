@@ -21,6 +21,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -30,8 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vsslomo.models.ifrnet import IFRNet, psnr  # noqa: E402
 from vsslomo.train.data import Augment  # noqa: E402
 from vsslomo.train.families import FAMILIES  # noqa: E402
-from vsslomo.train.options import build_parser  # noqa: E402
+from vsslomo.train.options import parse_args  # noqa: E402
 from vsslomo.train.synthetic import SyntheticScenes, load_photos  # noqa: E402
+from vsslomo.train.trainer import make_optimizer  # noqa: E402
 
 WARMUP = 50
 VAL_SEED = 99
@@ -56,7 +58,7 @@ def evaluate(net: IFRNet, scenes: SyntheticScenes, count: int) -> tuple[float, f
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", default="s", choices=("s", "base", "l"))
+    parser.add_argument("--model", default="ifrnet-s", choices=[name for name in FAMILIES if name.startswith("ifrnet")])
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--crop", type=int, default=64)
@@ -74,14 +76,9 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
-    family = FAMILIES[{"s": "ifrnet-s", "base": "ifrnet", "l": "ifrnet-l"}[args.size]]
-    train_args = build_parser().parse_args([
-        "--model", family.name, "--distill-weight", str(args.distill_weight),
-        "--distill-beta", str(args.distill_beta), "--flow-gain", str(args.flow_gain)])
-    for key, value in family.defaults.items():
-        if getattr(train_args, key, None) is None:
-            setattr(train_args, key, value)
-    train_args.lr = args.lr
+    family = FAMILIES[args.model]
+    train_args = parse_args(["--model", args.model, "--lr", str(args.lr), "--distill-weight", str(args.distill_weight),
+                             "--distill-beta", str(args.distill_beta), "--flow-gain", str(args.flow_gain)])
 
     photos = load_photos(args.photos, max_side=768)
     scenes = dict(max_motion=args.max_motion, zoom_change=0.1, rotation=5.0, flows=True)
@@ -89,17 +86,13 @@ def main(argv: list[str] | None = None) -> None:
                             still_fraction=0.4, **scenes)  # type: ignore[arg-type]
     held_out = SyntheticScenes(photos, args.val_scenes, crop=128, seed=VAL_SEED, **scenes)  # type: ignore[arg-type]
 
-    net = IFRNet(args.size, takes_t=True, mean_mode="frame", channels_last=False)
+    net = cast(IFRNet, family.from_payload({}))  # a fresh network of the family's size, as training builds it
     step_module = family.train_forward(net)
     criterion = family.criterion(train_args, torch.device("cpu"), print)
-    from vsslomo.train.trainer import make_optimizer
-
-    optimizer = make_optimizer(train_args, net)
-    if family.tune_optimizer is not None:
-        family.tune_optimizer(train_args, net, optimizer)
+    optimizer = make_optimizer(train_args, net)  # with the family's --flow-gain hooks
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / WARMUP)
                                                  * (0.1 + 0.45 * (1 + math.cos(math.pi * s / args.steps))))
-    print(f"IFRNet-{args.size} from scratch, {args.crop} px crops of batch {args.batch}, lr {args.lr}, "
+    print(f"{args.model} from scratch, {args.crop} px crops of batch {args.batch}, lr {args.lr}, "
           f"distillation {args.distill_weight} (beta {args.distill_beta}), flow gain {args.flow_gain}")
     share, error, score = evaluate(net, held_out, args.val_scenes)
     print(f"step     0: flow share {share:.3f}, end-point error {error:.2f} px, PSNR {score:.2f} dB")

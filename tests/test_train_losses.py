@@ -100,6 +100,7 @@ def test_distill_beta_zero_trusts_the_teacher_everywhere() -> None:
 
     assert distill_grad(0.0) > 100 * distill_grad(0.3)
 
+
 def test_flow_gain_scales_the_steps_of_the_flow_outputs_only() -> None:
     """--flow-gain 4: each optimiser step moves the decoders' flow rows 4x as far, nothing else changes."""
     from vsslomo.models.ifrnet import IFRNet
@@ -112,10 +113,7 @@ def test_flow_gain_scales_the_steps_of_the_flow_outputs_only() -> None:
         model = IFRNet("s", channels_last=False)
         args = build_parser().parse_args(["--model", "ifrnet-s", "--flow-gain", gain])
         args.optimizer, args.lr, args.weight_decay = "adamw", 1e-3, 0.0
-        optimizer = make_optimizer(args, model)
-        tune = FAMILIES["ifrnet-s"].tune_optimizer
-        assert tune is not None
-        tune(args, model, optimizer)
+        optimizer = make_optimizer(args, model)  # with the family's flow-gain hooks
         before = {k: v.clone() for k, v in model.state_dict().items()}
         img = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
         model.forward_train(img[:1], img[1:], torch.tensor([0.5]), img[:1]).frame.mean().backward()

@@ -107,9 +107,13 @@ def plain_args(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def make_optimizer(args: argparse.Namespace, model: nn.Module) -> torch.optim.Optimizer:
-    if args.optimizer == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    return torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    """The optimiser of the options, with whatever the family of ``args.model`` adds to it."""
+    kind = torch.optim.AdamW if args.optimizer == "adamw" else torch.optim.Adam
+    optimizer = kind(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    tune = FAMILIES[args.model].tune_optimizer
+    if tune is not None:
+        tune(args, model, optimizer)
+    return optimizer
 
 
 class Schedule:
@@ -203,8 +207,6 @@ def setup_run(args: argparse.Namespace, ctx: Dist, steps_per_epoch: int, log: An
         step_module = nn.parallel.DistributedDataParallel(
             step_module, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = make_optimizer(args, model)
-    if family.tune_optimizer is not None:
-        family.tune_optimizer(args, model, optimizer)
     schedule = Schedule(args, optimizer, steps_per_epoch)
     use_amp = device.type == "cuda" and not args.no_amp
     use_bf16 = device.type == "cpu" and args.bf16
