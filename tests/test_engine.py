@@ -126,6 +126,16 @@ def test_timesteps_go_in_chunks_and_match_one_batch(monkeypatch):
             assert np.abs(x - y).max() < 1e-5
 
 
+def test_cpu_chunks_split_independent_timesteps_only_at_large_sizes():
+    placement, backend = Placement("cpu", "fp32"), Eager()
+    superslomo = engine.get_engine("superslomo", None, 0, placement, backend)
+    rife = engine.get_engine("rife", None, 0, placement, backend)
+    assert superslomo.independent_timesteps and not rife.independent_timesteps
+    assert superslomo.batch_limit(736, 1280) == 1  # one timestep per call from 720p up
+    assert superslomo.batch_limit(144, 176) > 1
+    assert rife.batch_limit(736, 1280) > 1  # its timesteps share bisection midpoints
+
+
 def test_absurd_factor_renders_one_chunk_only(monkeypatch):
     clip = _clip(frames=3)
     calls = _record_synthesize(monkeypatch)

@@ -221,6 +221,7 @@ def test_zero_t_weights_are_detected(tmp_path):
     vimeo = load_ifrnet(save(tmp_path, "vimeo.pth", public_state("s", seed=4, t_blind=True)))
     assert gopro.takes_t and ifrnet.uses_t_plane(gopro)
     assert not vimeo.takes_t and not ifrnet.uses_t_plane(vimeo)
+    assert gopro.independent_timesteps and not vimeo.independent_timesteps  # bisection shares midpoints
     assert vimeo.summary == "IFRNet-S, trained at t=0.5 only (Vimeo90K-style): other t by bisection"
     assert gopro.summary == "IFRNet-S, takes t directly (GoPro-style)"
     # Zero weights on the t plane really make the decoders blind to t.

@@ -116,6 +116,23 @@ def test_backward_warp_integer_shift_and_half():
     torch.testing.assert_close(half.float(), out, rtol=1e-3, atol=0.05)
 
 
+def test_backward_warp_of_a_broadcast_frame_and_with_gradients():
+    g = torch.Generator().manual_seed(4)
+    frame = torch.rand(1, 5, 24, 40, generator=g).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    flow = (torch.randn(3, 2, 24, 40, generator=g) * 4).to(torch.bfloat16)
+    shared = backward_warp(frame.expand(3, -1, -1, -1), flow)  # converted once, read three times
+    each = torch.cat([backward_warp(frame, flow[i : i + 1]) for i in range(3)])
+    assert shared.dtype == torch.bfloat16 and torch.equal(shared, each)
+
+    img = torch.rand(2, 3, 16, 20, generator=g, requires_grad=True)
+    motion = (torch.randn(2, 2, 16, 20, generator=g) * 3).requires_grad_()
+    out = backward_warp(img, motion)  # the autograd path builds its grid differently
+    out.square().sum().backward()
+    assert img.grad is not None and motion.grad is not None and motion.grad.abs().sum() > 0
+    with torch.no_grad():
+        assert torch.equal(backward_warp(img, motion), out)
+
+
 @pytest.mark.parametrize("scale,size", [(1.0, (64, 96)), (0.5, (128, 128))])
 def test_matches_reference_midpoint_and_recursion(model, reference, monkeypatch, scale, size):
     net, _ = reference

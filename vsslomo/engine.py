@@ -56,6 +56,14 @@ DEFAULT_BYTES_PER_PIXEL_T = 1024
 CPU_BUDGET = 4 * 2**30
 """Working memory the chunks of timesteps in flight may take on the CPU together."""
 
+CPU_BATCH_PIXELS = 2**20
+"""On the CPU a chunk of a model with independent timesteps holds at most this many
+timestep-pixels (one timestep at 720p and above). Batching timesteps saves nothing there
+once a frame's convolutions are large, and makes each activation as many times larger, past
+the 64 MiB that glibc serves from a thread's own heap, so VapourSynth's threads mapped and
+faulted them in anew: IFRNet-S at 720p, 4x, took 0.87 s per frame with its three timesteps
+in one batch and 0.65 s one by one (``benchmarks/cpu_heap.py --factor 4``, engine's policy)."""
+
 MAX_CPU_FORWARDS = 8
 """At most this many CPU forwards side by side by default (memory grows with each)."""
 
@@ -194,6 +202,7 @@ class Engine:
             p.requires_grad_(False)
         self.module = module
         self.ensemble_mode = contract.ensemble_mode(module)
+        self.independent_timesteps = contract.independent_timesteps(module)
         stages = contract.staged(module)
         wrap = functools.partial(backend.wrap, device=self.device, precision=placement.precision)
         self.encode = wrap(stages.encode, key=f"{label}-encode")
@@ -223,10 +232,11 @@ class Engine:
             per_t //= 2
         if self.device.type == "cuda":
             free, _total = torch.cuda.mem_get_info(self.device)
-            budget = free // (4 * len(self._slots))
-        else:
-            budget = CPU_BUDGET // len(self._slots)
-        return max(1, min(MAX_BATCH, budget // max(1, per_t)))
+            return max(1, min(MAX_BATCH, free // (4 * len(self._slots)) // max(1, per_t)))
+        limit = min(MAX_BATCH, CPU_BUDGET // len(self._slots) // max(1, per_t))
+        if self.independent_timesteps:
+            limit = min(limit, CPU_BATCH_PIXELS // max(1, height * width))
+        return max(1, limit)
 
     @contextmanager
     def slot(self) -> Iterator[_Slot]:

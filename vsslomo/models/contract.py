@@ -13,7 +13,9 @@ the module, so there is one source for each:
 * ``ensemble_mode`` (str): ``"tta"`` (the generic average over time reversal and mirroring,
   :mod:`vsslomo.models.ensemble`), ``"internal"`` (the network's own, reference-exact
   ensemble: ``forward``/``synthesize`` take ``ensemble=True``) or ``"none"``;
-* ``summary`` (str): one line for ``vsslomo info`` (what was loaded, e.g. which training).
+* ``summary`` (str): one line for ``vsslomo info`` (what was loaded, e.g. which training);
+* ``independent_timesteps`` (bool, default false): the timesteps of one ``synthesize`` call
+  share no work (no bisection midpoints), so the engine may split them into smaller calls.
 
 **Staged models** split the forward so the engine can cache work (:class:`Staged`):
 ``encode`` runs once per source frame and depends on that frame alone (frame i's
@@ -95,6 +97,11 @@ def check_pair(img0: Tensor, img1: Tensor, scale: float, base_multiple: int, mod
             f"{model} at scale={scale} needs H and W to be multiples of {multiple}; "
             f"got {img0.shape[2]}x{img0.shape[3]} (pad the frames first)"
         )
+
+
+def independent_timesteps(model: nn.Module) -> bool:
+    """Whether splitting a call's timesteps costs no extra work (see the module docstring)."""
+    return bool(getattr(model, "independent_timesteps", False))
 
 
 def ensemble_mode(model: nn.Module) -> str:

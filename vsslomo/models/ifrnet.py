@@ -342,6 +342,11 @@ class IFRNet(nn.Module):
         self.to(memory_format=self.memory_format)
 
     @property
+    def independent_timesteps(self) -> bool:
+        """Timesteps share no work when they go through the decoders directly (not bisected)."""
+        return self.takes_t
+
+    @property
     def summary(self) -> str:
         """One line for ``vsslomo info``: the size and how timesteps are served."""
         if self.takes_t:

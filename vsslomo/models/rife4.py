@@ -180,6 +180,7 @@ class Rife4(nn.Module):
         self.arch = arch
         self.pad_multiple = arch.pad
         self.ensemble_mode = "internal" if arch.ensemble else "none"
+        self.independent_timesteps = True
         self.summary = label(version)
         for i, width in enumerate(arch.widths):
             self.add_module(f"block{i}", Block(arch.refine_inputs if i else arch.first_inputs, width, arch))

@@ -174,6 +174,7 @@ class SuperSloMo(nn.Module):
 
     pad_multiple = 32
     ensemble_mode = "tta"
+    independent_timesteps = True
     mean: Tensor
     """RGB mean of the network's input space (a buffer)."""
 

@@ -15,15 +15,34 @@ def backward_warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
 
     Half-precision inputs are warped in float32: normalised fp16 coordinates are spaced
     about one pixel apart near the right edge of a 4K frame, which would misplace samples.
+    An ``img`` broadcast along the batch (one frame warped by several flows, as IFRNet's
+    timesteps are) is converted once, not once per flow.
+    """
+    work = torch.promote_types(img.dtype, torch.float32)
+    if img.shape[0] > 1 and img.stride(0) == 0:
+        source = img[:1].to(work).expand(img.shape)
+    else:
+        source = img.to(work)
+    out = F.grid_sample(source, sampling_grid(flow, img.shape[3], img.shape[2], work),
+                        mode="bilinear", padding_mode="border", align_corners=True)
+    return out.to(img.dtype)
+
+
+def sampling_grid(flow: torch.Tensor, width: int, height: int, dtype: torch.dtype) -> torch.Tensor:
+    """``grid_sample``'s ``(N, H, W, 2)`` grid for ``flow`` on a ``width`` x ``height`` image.
+
+    Each coordinate is ``linspace(-1, 1) + flow / ((size - 1) / 2)``, RIFE's arithmetic,
+    written straight into that layout where no gradient is needed: grid_sample took 1.6x as
+    long on a 720p frame reading the permuted view of an NCHW grid.
     """
     n, _, h, w = flow.shape
-    work = torch.promote_types(img.dtype, torch.float32)
-    xs = torch.linspace(-1.0, 1.0, w, device=flow.device, dtype=work).view(1, 1, 1, w).expand(n, 1, h, w)
-    ys = torch.linspace(-1.0, 1.0, h, device=flow.device, dtype=work).view(1, 1, h, 1).expand(n, 1, h, w)
-    flow = flow.to(work)
-    offset = torch.cat(
-        [flow[:, 0:1] / ((img.shape[3] - 1.0) / 2.0), flow[:, 1:2] / ((img.shape[2] - 1.0) / 2.0)], dim=1
-    )
-    grid = (torch.cat([xs, ys], dim=1) + offset).permute(0, 2, 3, 1)
-    out = F.grid_sample(img.to(work), grid, mode="bilinear", padding_mode="border", align_corners=True)
-    return out.to(img.dtype)
+    xs = torch.linspace(-1.0, 1.0, w, device=flow.device, dtype=dtype).view(1, 1, w)
+    ys = torch.linspace(-1.0, 1.0, h, device=flow.device, dtype=dtype).view(1, h, 1)
+    flow = flow.to(dtype)
+    fx, fy = flow[:, 0] / ((width - 1.0) / 2.0), flow[:, 1] / ((height - 1.0) / 2.0)
+    if torch.is_grad_enabled() and flow.requires_grad:
+        return torch.stack((xs + fx, ys + fy), dim=3)
+    grid = torch.empty((n, h, w, 2), device=flow.device, dtype=dtype)
+    torch.add(xs, fx, out=grid[..., 0])
+    torch.add(ys, fy, out=grid[..., 1])
+    return grid
