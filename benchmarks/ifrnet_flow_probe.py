@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.flow_gain <= 0:
+        parser.error(f"--flow-gain must be positive, got {args.flow_gain}")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 

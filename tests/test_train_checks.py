@@ -78,6 +78,7 @@ def _base(media: dict[str, Path], out: Path) -> list[str]:
         (lambda m, a: a + ["--recipe", str(m["root"] / "none.toml")], "recipe"),
         (lambda m, a: a + ["--max-side", "16"], "--max-side"),
         (lambda m, a: a + ["--teacher-scale", "0.3"], "--teacher-scale"),
+        (lambda m, a: a + ["--model", "ifrnet-s", "--flow-gain", "0"], "--flow-gain must be positive"),
     ],
 )
 def test_bad_input_is_one_line_before_training(media: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture,

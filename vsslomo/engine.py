@@ -230,11 +230,14 @@ class Engine:
         per_t = int(getattr(self.module, "bytes_per_pixel_t", DEFAULT_BYTES_PER_PIXEL_T)) * height * width
         if self.dtype == torch.float16 or self.placement.autocast is not None:
             per_t //= 2
-        if self.device.type == "cuda":
+        cuda = self.device.type == "cuda"
+        if cuda:
             free, _total = torch.cuda.mem_get_info(self.device)
-            return max(1, min(MAX_BATCH, free // (4 * len(self._slots)) // max(1, per_t)))
-        limit = min(MAX_BATCH, CPU_BUDGET // len(self._slots) // max(1, per_t))
-        if self.independent_timesteps:
+            budget = free // (4 * len(self._slots))
+        else:
+            budget = CPU_BUDGET // len(self._slots)
+        limit = min(MAX_BATCH, budget // max(1, per_t))
+        if not cuda and self.independent_timesteps:
             limit = min(limit, CPU_BATCH_PIXELS // max(1, height * width))
         return max(1, limit)
 

@@ -71,6 +71,7 @@ def _check_numbers(args: argparse.Namespace, multiple: int, world: int) -> None:
     need(0.0 <= args.synthetic_fraction <= 1.0, f"--synthetic-fraction must lie in [0, 1], got {args.synthetic_fraction}")
     need(args.lr > 0 and args.lr_end > 0, f"learning rates must be positive, got --lr {args.lr} --lr-end {args.lr_end}")
     need(0.0 <= args.ema < 1.0, f"--ema must lie in [0, 1), got {args.ema}")
+    need(args.flow_gain > 0, f"--flow-gain must be positive, got {args.flow_gain}")
     need(args.weight_decay >= 0, f"--weight-decay must not be negative, got {args.weight_decay}")
     need(args.threads >= 0, f"--threads must not be negative, got {args.threads}")
     need(args.workers >= 0, f"--workers must not be negative, got {args.workers}")

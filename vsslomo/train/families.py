@@ -331,9 +331,7 @@ class FlowGain:
 
 
 def _ifrnet_tune_optimizer(args: argparse.Namespace, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
-    if args.flow_gain <= 0:
-        raise TrainError(f"--flow-gain must be positive, got {args.flow_gain}")
-    if args.flow_gain != 1.0:
+    if args.flow_gain != 1.0:  # a positive gain (checks.check_args)
         FlowGain(model, args.flow_gain).attach(optimizer)
 
 
