@@ -37,6 +37,7 @@ from quality import baseline_scores, load  # noqa: E402
 
 import vsslomo  # noqa: E402
 from vsslomo import evaluate  # noqa: E402
+from vsslomo.device import PRECISIONS  # noqa: E402
 
 HELD_OUT_VIDEOS = ("vtest.avi",)
 """Videos no recipe trains on: the static-camera street scene (people walking, many small
@@ -50,13 +51,13 @@ def model_label(name: str, checkpoint: str | None) -> str:
 
 
 def model_scores(dec: vs.VideoNode, factor: int, truth: dict[int, np.ndarray], idx: list[int],
-                 entries: list[tuple[str, str | None]], device: str) -> list[evaluate.MethodScore]:
+                 entries: list[tuple[str, str | None]], device: str, precision: str) -> list[evaluate.MethodScore]:
     """Our models through :func:`vsslomo.interpolate` (scene-cut handling off)."""
     out = []
     for name, checkpoint in entries:
         label = model_label(name, checkpoint)
         try:
-            clip = vsslomo.interpolate(dec, factor=factor, model=name, checkpoint=checkpoint, device=device, sc=False)
+            clip = vsslomo.interpolate(dec, factor=factor, model=name, checkpoint=checkpoint, device=device, precision=precision, sc=False)
             out.append(evaluate.score_clip(label, truth.__getitem__, clip, idx, factor))
         except vs.Error as exc:
             out.append(evaluate.MethodScore(label, math.nan, math.nan, math.nan, 0, f"failed: {str(exc).splitlines()[-1]}"))
@@ -64,12 +65,12 @@ def model_scores(dec: vs.VideoNode, factor: int, truth: dict[int, np.ndarray], i
 
 
 def bench(src: vs.VideoNode, factor: int, entries: list[tuple[str, str | None]], device: str,
-          work: Path) -> list[evaluate.MethodScore]:
+          precision: str, work: Path) -> list[evaluate.MethodScore]:
     """Every method on one clip at one factor."""
     dec = evaluate.decimate(src, factor)
     idx = evaluate.hidden_indices(src.num_frames, factor)
     truth = evaluate.truth_frames(evaluate.to_rgb24(src), idx)
-    return baseline_scores(dec, factor, truth, idx, work) + model_scores(dec, factor, truth, idx, entries, device)
+    return baseline_scores(dec, factor, truth, idx, work) + model_scores(dec, factor, truth, idx, entries, device, precision)
 
 
 def parse_models(values: list[str], rife: bool = True) -> list[tuple[str, str | None]]:
@@ -91,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", action="append", default=[], help="NAME or NAME=CHECKPOINT (repeatable)")
     p.add_argument("--no-rife", action="store_true", help="leave our RIFE out (e.g. when its figures are known)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="our models' precision (auto: the filter's default, bf16 on CPUs with native bfloat16)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     args = p.parse_args(argv)
@@ -111,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             src = load(video, 0, frames, args.width, held_out=not whole)
             for factor in factors:
                 t0 = time.perf_counter()
-                scores = bench(src, factor, entries, args.device, Path(tmp))
+                scores = bench(src, factor, entries, args.device, args.precision, Path(tmp))
                 for s in scores:
                     rows.setdefault((factor, s.method), []).append(s)
                 title = (f"{video.name} {'whole' if whole else 'held-out segment'} {src.width}x{src.height}, "

@@ -608,6 +608,8 @@ CLI_CASES: list[CliCase] = [
     ("train-lr-nan", ["train", IN, "--out", "{W}/run", "--lr", "nan"], TRAIN, "learning rates must be positive", 2),
     ("train-still-fraction-2", ["train", IN, "--out", "{W}/run", "--still-fraction", "2"], TRAIN,
      "--still-fraction must lie in [0, 1], got 2.0", 2),
+    ("train-sensor-noise-negative", ["train", IN, "--out", "{W}/run", "--sensor-noise", "-1"], TRAIN,
+     "--sensor-noise must lie in [0, 64] (8-bit levels), got -1.0", 2),
     ("train-sprites-reversed", ["train", IN, "--out", "{W}/run", "--sprites", "5", "2"], TRAIN,
      "--sprites needs 0 <= MIN <= MAX <= 64, got 5 2", 2),
     ("train-init-malicious", ["train", IN, "--out", "{W}/run", "--init", "{M}/malicious-pickle.pt"], TRAIN,

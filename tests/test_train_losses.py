@@ -170,6 +170,30 @@ def test_still_camera_scenes_keep_the_background(photos: list[torch.Tensor]) -> 
     assert float(flow.abs().max()) > 1.0 and not torch.equal(frames[0], frames[2])
 
 
+def test_sensor_noise_is_independent_per_frame_and_keeps_the_exact_flows(photos: list[torch.Tensor]) -> None:
+    """``sensor_noise`` adds fresh noise to each frame of a sample (the truth too), within its
+    bound, and leaves the scene and its exact flows as they were; without it nothing changes."""
+    off = Augment(hflip=False, reverse=False)
+    kw = dict(length=4, crop=64, max_motion=10, sprites=(1, 2), augment=off, flows=True, still_fraction=1.0)
+    clean = SyntheticScenes(photos, **kw)
+    noisy = SyntheticScenes(photos, sensor_noise=6.0, **kw)
+    assert all(torch.equal(clean[i]["img0"], SyntheticScenes(photos, sensor_noise=0.0, **kw)[i]["img0"]) for i in range(2))
+    sigmas = []
+    for i in range(4):
+        a, b = clean[i], noisy[i]
+        assert torch.equal(a["flow"], b["flow"]) and a["t"] == b["t"]
+        keys = ("img0", "target", "img1")
+        inside = torch.stack([(a[k] > 0.05) & (a[k] < 0.95) for k in keys]).all(0)  # not clamped
+        noise = torch.stack([(b[k] - a[k])[inside] for k in keys])
+        sigma = float(noise.std()) * 255
+        assert sigma <= 6.0 * 1.1
+        sigmas.append(sigma)
+        if sigma > 0.5:  # independent draws: the frames' noise is uncorrelated, pixel for pixel
+            corr = torch.corrcoef(noise)
+            assert float(corr.fill_diagonal_(0).abs().max()) < 0.1
+    assert max(sigmas) > 1.0
+
+
 def test_sprite_count_and_size_are_options(photos: list[torch.Tensor]) -> None:
     ds = SyntheticScenes(photos, length=4, crop=64, sprites=(6, 6), sprite_size=(0.05, 0.05))
     for seed in range(3):

@@ -217,8 +217,7 @@ class Engine:
         self.parallelism = count
         """How many pairs can be computed at once (execution slots: CPU forwards or CUDA streams)."""
         self._free = threading.Condition()
-        if backend.reuse_memory and not cuda:
-            heap.apply_policy()
+        claim_heap(placement, backend)
         self._heap = heap.Trimmer(TRIM_EVERY)
 
     def pad_multiple(self, scale: float) -> int:
@@ -341,8 +340,21 @@ def get_engine(name: str, checkpoint: str | None, revision: int, placement: Plac
     ``revision`` (e.g. the checkpoint file's mtime) makes a rewritten checkpoint load afresh.
     """
     spec = registry.get_spec(name)
+    claim_heap(placement, backend)
     module = spec.load(Path(checkpoint) if checkpoint else None)
     return Engine(module, placement, backend, label=spec.name)
+
+
+def claim_heap(placement: Placement, backend: backend_lib.Eager) -> None:
+    """Set :mod:`vsslomo.heap`'s policy for a CPU engine that reuses memory (``reuse_memory``).
+
+    The filter calls it before it asks for the clip's first frame, and the engine before the
+    model loads: a thread that allocates before the policy keeps a heap of its own for good
+    (glibc's per-thread arenas), VapourSynth's worker threads among them, and then maps and
+    faults in its large blocks afresh in every forward.
+    """
+    if backend.reuse_memory and torch.device(placement.device).type != "cuda":
+        heap.apply_policy()
 
 
 # --------------------------------------------------------------------------- renderer

@@ -93,13 +93,14 @@ def interpolate(
     ``dedup`` also ``SlomoDrawings`` and ``SlomoHeld`` (see :mod:`vsslomo.props`).
     """
     clip = _check_clip(clip)
+    placement = _check_placement(device, _check_optional_bool("fp16", fp16), precision)
+    chosen_backend = _check_backend(backend, placement)
+    engine.claim_heap(placement, chosen_backend)  # before VapourSynth's threads first allocate
     first = _first_props(clip)
     spec = _check_model(model)
     scale = _check_scale(scale)
     use_cuts = _check_bool("sc", sc)
     use_ensemble = _check_bool("ensemble", ensemble)
-    placement = _check_placement(device, _check_optional_bool("fp16", fp16), precision)
-    chosen_backend = _check_backend(backend, placement)
     threshold = _check_threshold(sc_threshold)
     holds = _check_dedup(clip, dedup, dedup_threshold, dedup_max_hold, dedup_file, use_cuts, threshold)
     plan = _plan(clip, first, factor, factor_num, factor_den, fps_num, fps_den, durations=holds.durations if holds else None)

@@ -9,10 +9,11 @@ The **policy**: no memory maps for large blocks, up to :data:`KEEP_BYTES` kept f
 of the heap, one heap shared by all threads; the engine returns freed memory to the system
 every so often (:class:`Trimmer`), so what the process keeps is bounded by its peak.
 
-Set while a process runs (:func:`apply_policy`, what the engine does) it covers the main
-thread and, where no other thread has allocated yet, the threads that start afterwards; a
-thread that already has its own heap keeps it (glibc fixes a thread's heap, and how many
-heaps there may be, when first needed), and VapourSynth's threads usually have one. Set in
+Set while a process runs (:func:`apply_policy`, what the engine does before it loads its
+model: :func:`vsslomo.engine.claim_heap`) it covers the main thread and, where no other
+thread has allocated yet, the threads that start afterwards; a thread that already has its
+own heap keeps it (glibc fixes a thread's heap, and how many heaps there may be, when first
+needed), and a heap whose thread ended is handed to the next new thread. Set in
 the environment before the process starts (:data:`ENVIRONMENT`, :func:`environment_active`)
 it covers every thread; the ``vsslomo`` command does that for itself and everything it
 starts (:func:`reexec_with_policy`). ``benchmarks/cpu_heap.py`` measures both.

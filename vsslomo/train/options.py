@@ -73,6 +73,8 @@ def build_parser(prog: str = "python -m vsslomo.train") -> argparse.ArgumentPars
     p.add_argument("--rotation", type=float, default=0.0, help="synthetic camera: largest rotation, degrees")
     p.add_argument("--still-fraction", type=float, default=0.0,
                    help="share of synthetic scenes whose camera stands still (only the sprites move)")
+    p.add_argument("--sensor-noise", type=float, default=0.0,
+                   help="synthetic frames: independent Gaussian noise per frame, standard deviation up to this (8-bit levels)")
     p.add_argument("--sprites", type=int, nargs=2, default=list(SPRITES), metavar=("MIN", "MAX"),
                    help="synthetic scenes: how many sprites move over the background")
     p.add_argument("--sprite-size", type=float, nargs=2, default=list(SPRITE_SIZE), metavar=("MIN", "MAX"),

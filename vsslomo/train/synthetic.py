@@ -145,8 +145,12 @@ class SyntheticScenes(Dataset):
     ``sprites`` bounds how many sprites a scene has, ``sprite_size`` their radius (a fraction
     of ``crop``). ``still_fraction`` of the scenes have a still camera (tripod and surveillance shots, anime
     backgrounds): the background is the same in every frame and only the sprites move.
-    ``flows`` adds the exact F_t->0 / F_t->1 to every sample. Sample ``i`` of epoch ``e`` is
-    a deterministic function of (seed, e, i).
+    ``flows`` adds the exact F_t->0 / F_t->1 to every sample. ``sensor_noise`` (8-bit levels)
+    adds independent Gaussian noise to every frame, its standard deviation drawn per sample
+    from [0, ``sensor_noise``], as a camera has: a still background is then the same scene
+    seen through different noise, whose best rebuild is the average of both inputs at zero
+    flow (the flows stay the scene's exact motion). Sample ``i`` of epoch ``e`` is a
+    deterministic function of (seed, e, i).
     """
 
     def __init__(
@@ -163,6 +167,7 @@ class SyntheticScenes(Dataset):
         flows: bool = False,
         still_fraction: float = 0.0,
         sprite_size: tuple[float, float] = SPRITE_SIZE,
+        sensor_noise: float = 0.0,
     ) -> None:
         if len(photos) < 1:
             raise ValueError("SyntheticScenes needs at least one photo")
@@ -178,6 +183,7 @@ class SyntheticScenes(Dataset):
         self.flows = flows
         self.still_fraction = still_fraction
         self.sprite_size = sprite_size
+        self.sensor_noise = sensor_noise
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -263,6 +269,14 @@ class SyntheticScenes(Dataset):
         assert flow is not None
         return torch.stack((ends[0], middle[0], ends[1])), flow
 
+    def _noisy(self, frames: Tensor, rng: np.random.Generator) -> Tensor:
+        # Drawn last and only when asked, so that recipes without noise draw as before.
+        if self.sensor_noise <= 0:
+            return frames
+        sigma = float(rng.uniform(0.0, self.sensor_noise)) / 255
+        gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        return (frames + sigma * torch.randn(frames.shape, generator=gen)).clamp(0, 1)
+
     def __getitem__(self, index: int) -> Sample:
         rng = np.random.default_rng((self.seed, self.epoch, index, 7))
         t = float(rng.integers(1, 8)) / 8
@@ -271,4 +285,5 @@ class SyntheticScenes(Dataset):
             valid = torch.ones(2)
         else:
             frames, flow, valid = self.render(rng, (0.0, t, 1.0)), None, None
+        frames = self._noisy(frames, rng)
         return self.augment(make_sample(frames[0], frames[1], frames[2], t, flow, valid), rng)
