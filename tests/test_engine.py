@@ -263,10 +263,10 @@ clip = vs.core.std.BlankClip(width=64, height=48, format=vs.RGBS, length=6, colo
 out = vsslomo.interpolate(clip, factor=2, model="rife", device="cpu", sc=False,
                           backend=Eager(reuse_memory=sys.argv[1] == "reuse", cpu_forwards=2))
 [f.result() for f in [out.get_frame_async(n) for n in range(out.num_frames)]]
-path = tempfile.mktemp()
-f = libc.fopen(path.encode(), b"w"); libc.malloc_info(0, f); libc.fclose(f)
-print(len(re.findall("<heap nr=", open(path).read())))
-os.unlink(path)
+with tempfile.TemporaryDirectory() as tmp:
+    path = os.path.join(tmp, "malloc_info.xml")
+    f = libc.fopen(path.encode(), b"w"); libc.malloc_info(0, f); libc.fclose(f)
+    print(len(re.findall("<heap nr=", open(path).read())))
 """
 
 
