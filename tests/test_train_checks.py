@@ -78,6 +78,10 @@ def _base(media: dict[str, Path], out: Path) -> list[str]:
         (lambda m, a: a + ["--recipe", str(m["root"] / "none.toml")], "recipe"),
         (lambda m, a: a + ["--max-side", "16"], "--max-side"),
         (lambda m, a: a + ["--teacher-scale", "0.3"], "--teacher-scale"),
+        (lambda m, a: a + ["--flow-gain", "4"], "--flow-gain is an option of --model ifrnet-s, ifrnet, ifrnet-l"),
+        (lambda m, a: a + ["--distill-beta", "0"], "--model superslomo does not use it"),
+        (lambda m, a: a + ["--model", "ifrnet-s", "--crop", "32"], "--widths is an option of --model superslomo"),
+        (lambda m, a: a + ["--model", "ifrnet", "--crop", "32", "--widths", "full", "--rec-loss", "psnr"], "--rec-loss"),
         (lambda m, a: a + ["--model", "ifrnet-s", "--flow-gain", "0"], "--flow-gain must be positive"),
     ],
 )

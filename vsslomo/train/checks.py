@@ -18,6 +18,7 @@ from ..render.ffmpeg import find_ffmpeg
 from .data import IMAGE_SUFFIXES, list_images
 from .errors import TrainError
 from .families import FAMILIES
+from .options import build_parser
 
 MAX_CROP = 4096
 
@@ -26,6 +27,7 @@ def check_args(args: argparse.Namespace, world: int = 1) -> None:
     """Raise :class:`TrainError` for the first problem found in the options and inputs."""
     family = FAMILIES[args.model]
     _check_numbers(args, family.pad_multiple, world)
+    _check_family_options(args)
     if not args.sources and not args.synthetic:
         raise TrainError("nothing to train on: give video files / frame folders and/or --synthetic [PHOTO_DIR]")
     check_out_dir(args.out)
@@ -94,6 +96,17 @@ def _check_numbers(args: argparse.Namespace, multiple: int, world: int) -> None:
         need(value is None or value >= 0, f"--{name.replace('_', '-')} must not be negative, got {value}")
     if args.device:
         _check_device(args.device)
+
+
+def _check_family_options(args: argparse.Namespace) -> None:
+    """An option that only other families read is refused when set, rather than silently ignored."""
+    parser = build_parser()
+    own = FAMILIES[args.model].options
+    for dest in sorted(set().union(*(f.options for f in FAMILIES.values())) - own):
+        if getattr(args, dest, None) != parser.get_default(dest):
+            users = ", ".join(name for name, f in FAMILIES.items() if dest in f.options)
+            raise TrainError(f"--{dest.replace('_', '-')} is an option of --model {users}; --model {args.model} "
+                             "does not use it: remove it from the command line or the recipe")
 
 
 def _check_device(device: str) -> None:

@@ -58,6 +58,8 @@ class Family:
     """Option defaults of this family (optimiser, schedule, learning rates, loss weights)."""
     tune_optimizer: Callable[[argparse.Namespace, nn.Module, torch.optim.Optimizer], None] | None = None
     """Adjusts the optimiser for the options once it is built (hooks on its steps), if the family has to."""
+    options: frozenset[str] = frozenset()
+    """Options (argparse dests) that only this family reads; the others refuse them (checks.py)."""
 
 
 def cpu(state: dict[str, Any]) -> dict[str, Any]:
@@ -207,6 +209,7 @@ SUPERSLOMO = Family(
     unpack=_superslomo_unpack,
     defaults={"optimizer": "adam", "schedule": "restarts", "lr": 1e-4, "weight_decay": 0.0, "teacher": "none",
               "distill_weight": 2.0},
+    options=frozenset({"widths", "refine_widths", "rec_loss", "perc_weight", "warp_weight", "smooth_weight", "vgg"}),
 )
 
 
@@ -379,6 +382,7 @@ def _ifrnet_family(name: str, description: str) -> Family:
         defaults={"optimizer": "adamw", "schedule": "cosine", "lr": 1e-4, "lr_end": 1e-5, "weight_decay": 1e-4,
                   "teacher": "rife", "distill_weight": 0.01},
         tune_optimizer=_ifrnet_tune_optimizer,
+        options=frozenset({"census_weight", "geometry_weight", "distill_beta", "flow_gain"}),
     )
 
 
