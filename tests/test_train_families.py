@@ -93,14 +93,19 @@ def _load_for_inference(model: str, path: Path) -> torch.nn.Module:
 
 
 def test_bf16_channels_last_and_rife_teacher(media: dict[str, Path], tmp_path: Path,
-                                             capsys: pytest.CaptureFixture) -> None:
+                                             capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vsslomo.train import trainer
+
+    monkeypatch.setattr(trainer, "cpu_has_native_bf16", lambda: False)  # emulated bf16 is worth a note
     out = tmp_path / "bf16"
     args = _args(media, out, "ifrnet-s", 32)
     args[args.index("--teacher") + 1] = "rife"
     assert train_main(args + ["--epochs", "1", "--bf16", "--channels-last", "--cache", str(tmp_path / "cache")]) == 0
     err = capsys.readouterr().err
     assert "teacher: RIFE HDv3 flows" in err and "epoch 0 done" in err
+    assert "without native bfloat16" in err and "drop --bf16" in err
     assert list((tmp_path / "cache").glob("clip-*/d1.f16"))
     # A second run reuses the cache.
     assert train_main(args + ["--epochs", "1", "--out", str(tmp_path / "again"), "--cache", str(tmp_path / "cache")]) == 0
-    assert "teacher: RIFE" not in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "teacher: RIFE" not in err and "bfloat16" not in err

@@ -22,6 +22,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
+from ..device import cpu_has_native_bf16
 from .checkpoint import checkpoint_payload, family_of, load_training_state, restore, save_atomic
 from .data import ValidationWindows
 from .datasets import TrainSet, build_train_set, build_val_set, load_all_sources, set_epoch, teacher_lookup
@@ -210,6 +211,9 @@ def setup_run(args: argparse.Namespace, ctx: Dist, steps_per_epoch: int, log: An
     schedule = Schedule(args, optimizer, steps_per_epoch)
     use_amp = device.type == "cuda" and not args.no_amp
     use_bf16 = device.type == "cpu" and args.bf16
+    if use_bf16 and not cpu_has_native_bf16():
+        log("note: --bf16 on a CPU without native bfloat16 (no AVX-512 BF16 or AMX): autocast emulates it, "
+            "several times slower than fp32 here; drop --bf16")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     autocast = {"device_type": device.type, "dtype": torch.bfloat16 if use_bf16 else torch.float16,
                 "enabled": use_amp or use_bf16}
