@@ -83,6 +83,8 @@ def _base(media: dict[str, Path], out: Path) -> list[str]:
         (lambda m, a: a + ["--model", "ifrnet-s", "--crop", "32"], "--widths is an option of --model superslomo"),
         (lambda m, a: a + ["--model", "ifrnet", "--crop", "32", "--widths", "full", "--rec-loss", "psnr"], "--rec-loss"),
         (lambda m, a: a + ["--model", "ifrnet-s", "--flow-gain", "0"], "--flow-gain must be positive"),
+        (lambda m, a: a + ["--distill-fine", "1"], "--distill-fine is an option of --model ifrnet-s"),
+        (lambda m, a: a + ["--model", "ifrnet-s", "--crop", "32", "--distill-fine", "-1"], "--distill-fine must not be negative"),
     ],
 )
 def test_bad_input_is_one_line_before_training(media: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture,

@@ -100,6 +100,32 @@ def test_distill_beta_zero_trusts_the_teacher_everywhere() -> None:
     assert distill_grad(0.0) > 100 * distill_grad(0.3)
 
 
+def test_distill_fine_pulls_the_final_flows_only_when_asked() -> None:
+    """--distill-fine W adds W times the distillation of decoder 1's full-size flows (0: left free)."""
+    from vsslomo.train.families import _IFRNetCriterion
+    from vsslomo.train.losses import distillation
+    from vsslomo.train.options import build_parser
+
+    def final_grad_and_loss(fine: str) -> tuple[float, float]:
+        args = build_parser().parse_args(["--model", "ifrnet-s", "--distill-weight", "1", "--distill-beta", "0",
+                                          "--distill-fine", fine])
+        criterion = _IFRNetCriterion(args, torch.device("cpu"), lambda _: None)
+        flows = [torch.zeros(1, 2, 4 * 2**k, 4 * 2**k, requires_grad=True) for k in range(4)]
+        out = (torch.zeros(1, 3, 32, 32), *flows, *[f.detach() for f in flows],
+               *[torch.zeros(1, 4, n, n) for n in (4, 8, 16)], *[torch.zeros(1, 4, n, n) for n in (16, 8, 4, 2)])
+        batch = {"target": torch.zeros(1, 3, 32, 32), "flow": torch.full((1, 4, 32, 32), 3.0), "flow_valid": torch.ones(1, 2)}
+        _, terms = criterion(out, batch)
+        terms["distill"].backward()
+        grad = flows[3].grad  # None: not in the graph at all
+        return (0.0 if grad is None else float(grad.abs().sum())), float(terms["distill"])
+
+    grad0, loss0 = final_grad_and_loss("0")
+    grad1, loss1 = final_grad_and_loss("0.5")
+    assert grad0 == 0.0 and grad1 > 0.0
+    one = distillation(torch.zeros(1, 2, 32, 32), torch.full((1, 2, 32, 32), 3.0), torch.ones(1, 1, 32, 32), torch.ones(1))
+    assert loss1 - loss0 == pytest.approx(0.5 * 2 * float(one), rel=1e-5)  # both flows, F_t->0 and F_t->1
+
+
 def test_flow_gain_scales_the_steps_of_the_flow_outputs_only() -> None:
     """--flow-gain 4: each optimiser step moves the decoders' flow rows 4x as far, nothing else changes."""
     from vsslomo.models.ifrnet import IFRNet

@@ -91,7 +91,7 @@ def _check_numbers(args: argparse.Namespace, multiple: int, world: int) -> None:
     need(args.max_side is None or args.max_side >= args.crop,
          f"--max-side ({args.max_side}) is smaller than --crop ({args.crop})")
     for name in ("rec_weight", "perc_weight", "warp_weight", "smooth_weight", "census_weight", "geometry_weight",
-                 "distill_weight"):
+                 "distill_weight", "distill_fine"):
         value = getattr(args, name)
         need(value is None or value >= 0, f"--{name.replace('_', '-')} must not be negative, got {value}")
     if args.device:

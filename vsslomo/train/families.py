@@ -270,6 +270,7 @@ class _IFRNetCriterion(nn.Module):
         self.geo_weight = args.geometry_weight
         self.distill_weight = args.distill_weight
         self.distill_beta = args.distill_beta
+        self.distill_fine = args.distill_fine
 
     def forward(self, out: tuple[Tensor, ...], batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
         import torch.nn.functional as F
@@ -292,6 +293,8 @@ class _IFRNetCriterion(nn.Module):
                 for level, factor in ((0, 8.0), (1, 4.0), (2, 2.0)):  # decoders 4, 3, 2
                     up = factor * F.interpolate(flows[level].float(), scale_factor=factor, mode="bilinear", align_corners=False)
                     dist = dist + distillation(up, half, weight, ok)
+                if self.distill_fine > 0:  # decoder 1, the flow that warps (the paper leaves it free)
+                    dist = dist + self.distill_fine * distillation(flows[3].float(), half, weight, ok)
             terms["distill"] = dist
             total = total + self.distill_weight * dist
         return total, terms
@@ -382,7 +385,7 @@ def _ifrnet_family(name: str, description: str) -> Family:
         defaults={"optimizer": "adamw", "schedule": "cosine", "lr": 1e-4, "lr_end": 1e-5, "weight_decay": 1e-4,
                   "teacher": "rife", "distill_weight": 0.01},
         tune_optimizer=_ifrnet_tune_optimizer,
-        options=frozenset({"census_weight", "geometry_weight", "distill_beta", "flow_gain"}),
+        options=frozenset({"census_weight", "geometry_weight", "distill_beta", "distill_fine", "flow_gain"}),
     )
 
 

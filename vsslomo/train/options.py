@@ -134,6 +134,9 @@ def build_parser(prog: str = "python -m vsslomo.train") -> argparse.ArgumentPars
     g.add_argument("--distill-beta", type=float, default=ROBUST_BETA,
                    help=f"IFRNet: sharpness of the distillation's trust in the teacher, exp(-beta * EPE) against "
                         f"the student's final flow (default {ROBUST_BETA}, the paper's); 0 trusts it everywhere")
+    g.add_argument("--distill-fine", type=float, default=0.0,
+                   help="IFRNet: also distil decoder 1's full-size flows, at this weight relative to each coarse "
+                        "level (0: the paper, which leaves the final flows free)")
     g.add_argument("--flow-gain", type=float, default=1.0,
                    help="IFRNet: the optimiser's updates of the decoders' flow outputs are scaled by this "
                         "(1: the paper; 4 lets flows learned from scratch start within a few thousand steps)")
