@@ -81,20 +81,28 @@ def test_robust_weight_and_generalised_charbonnier() -> None:
 
 
 
-def test_distill_beta_zero_trusts_the_teacher_everywhere() -> None:
-    """With beta 0 a student far from the teacher is still pulled towards it (the default barely pulls)."""
+def _ifrnet_distill(options: list[str], teacher: float) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """IFRNet-S's distillation term for zero student flows (levels 4..1, 32x32 frames, grads kept) against a
+    constant teacher flow; returns the student flows (after backward) and the term."""
     from vsslomo.train.families import _IFRNetCriterion
     from vsslomo.train.options import build_parser
 
+    args = build_parser().parse_args(["--model", "ifrnet-s", "--distill-weight", "1", *options])
+    criterion = _IFRNetCriterion(args, torch.device("cpu"), lambda _: None)
+    flows = [torch.zeros(1, 2, 4 * 2**k, 4 * 2**k, requires_grad=True) for k in range(4)]
+    out = (torch.zeros(1, 3, 32, 32), *flows, *[f.detach() for f in flows],
+           *[torch.zeros(1, 4, n, n) for n in (4, 8, 16)], *[torch.zeros(1, 4, n, n) for n in (16, 8, 4, 2)])
+    batch = {"target": torch.zeros(1, 3, 32, 32), "flow": torch.full((1, 4, 32, 32), teacher), "flow_valid": torch.ones(1, 2)}
+    _, terms = criterion(out, batch)
+    terms["distill"].backward()
+    return flows, terms["distill"]
+
+
+def test_distill_beta_zero_trusts_the_teacher_everywhere() -> None:
+    """With beta 0 a student far from the teacher is still pulled towards it (the default barely pulls)."""
+
     def distill_grad(beta: float) -> float:
-        args = build_parser().parse_args(["--model", "ifrnet-s", "--distill-beta", str(beta), "--distill-weight", "1"])
-        criterion = _IFRNetCriterion(args, torch.device("cpu"), lambda _: None)
-        flows = [torch.zeros(1, 2, 4 * 2**k, 4 * 2**k, requires_grad=True) for k in range(4)]
-        out = (torch.zeros(1, 3, 32, 32), *flows, *[f.detach() for f in flows],
-               *[torch.zeros(1, 4, n, n) for n in (4, 8, 16)], *[torch.zeros(1, 4, n, n) for n in (16, 8, 4, 2)])
-        batch = {"target": torch.zeros(1, 3, 32, 32), "flow": torch.full((1, 4, 32, 32), 12.0), "flow_valid": torch.ones(1, 2)}
-        total, terms = criterion(out, batch)
-        terms["distill"].backward()
+        flows, _ = _ifrnet_distill(["--distill-beta", str(beta)], 12.0)
         return float(flows[0].grad.abs().sum())
 
     assert distill_grad(0.0) > 100 * distill_grad(0.3)
@@ -102,22 +110,12 @@ def test_distill_beta_zero_trusts_the_teacher_everywhere() -> None:
 
 def test_distill_fine_pulls_the_final_flows_only_when_asked() -> None:
     """--distill-fine W adds W times the distillation of decoder 1's full-size flows (0: left free)."""
-    from vsslomo.train.families import _IFRNetCriterion
     from vsslomo.train.losses import distillation
-    from vsslomo.train.options import build_parser
 
     def final_grad_and_loss(fine: str) -> tuple[float, float]:
-        args = build_parser().parse_args(["--model", "ifrnet-s", "--distill-weight", "1", "--distill-beta", "0",
-                                          "--distill-fine", fine])
-        criterion = _IFRNetCriterion(args, torch.device("cpu"), lambda _: None)
-        flows = [torch.zeros(1, 2, 4 * 2**k, 4 * 2**k, requires_grad=True) for k in range(4)]
-        out = (torch.zeros(1, 3, 32, 32), *flows, *[f.detach() for f in flows],
-               *[torch.zeros(1, 4, n, n) for n in (4, 8, 16)], *[torch.zeros(1, 4, n, n) for n in (16, 8, 4, 2)])
-        batch = {"target": torch.zeros(1, 3, 32, 32), "flow": torch.full((1, 4, 32, 32), 3.0), "flow_valid": torch.ones(1, 2)}
-        _, terms = criterion(out, batch)
-        terms["distill"].backward()
+        flows, distill = _ifrnet_distill(["--distill-beta", "0", "--distill-fine", fine], 3.0)
         grad = flows[3].grad  # None: not in the graph at all
-        return (0.0 if grad is None else float(grad.abs().sum())), float(terms["distill"])
+        return (0.0 if grad is None else float(grad.abs().sum())), float(distill)
 
     grad0, loss0 = final_grad_and_loss("0")
     grad1, loss1 = final_grad_and_loss("0.5")
