@@ -27,27 +27,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from footage import DEFAULT_CACHE, check_not_reserved  # noqa: E402
 from quality import load  # noqa: E402
 
+from vsslomo import evaluate  # noqa: E402
 from vsslomo.models.ifrnet import IFRNet, frame_mean, load_ifrnet, merge  # noqa: E402
 
 VARIANTS = ("model", "blend", "mask 0.5", "no residual", "zero flows")
 
 
 def psnr8(pred: torch.Tensor, truth: torch.Tensor) -> float:
-    """PSNR in dB of two [0, 1] images after rounding both to 8 bits."""
-    a, b = (pred.clamp(0, 1) * 255).round(), (truth * 255).round()
-    return float(10 * torch.log10(255.0**2 / ((a - b) ** 2).mean().clamp_min(1e-10)))
+    """PSNR in dB of two [0, 1] images after rounding both to 8 bits (:func:`vsslomo.evaluate.psnr`)."""
+    a, b = ((x.clamp(0, 1) * 255).round().numpy() for x in (pred, truth))
+    return evaluate.psnr(a, b)
 
 
 def rgb_frames(clip: vs.VideoNode) -> list[torch.Tensor]:
-    """Every frame as a ``(1, 3, H, W)`` float tensor in [0, 1], cropped to a multiple of 16."""
-    if clip.format.color_family != vs.RGB:
-        clip = clip.resize.Bicubic(format=vs.RGB24, matrix_in_s="709" if clip.height > 576 else "170m")
+    """Every frame in the scoring colours (RGB24), as ``(1, 3, H, W)`` in [0, 1] cropped to a multiple of 16."""
+    clip = evaluate.to_rgb24(clip)
     h, w = clip.height // 16 * 16, clip.width // 16 * 16
     out = []
     for n in range(clip.num_frames):
-        f = clip.get_frame(n)
-        planes = np.stack([np.asarray(f[p]) for p in range(3)], 0)[:, :h, :w]
-        out.append(torch.from_numpy(planes.astype(np.float32) / 255.0)[None])
+        rgb = evaluate.frame_to_rgb(clip.get_frame(n))[:h, :w].transpose(2, 0, 1)
+        out.append(torch.from_numpy(rgb.astype(np.float32) / 255.0)[None])
     return out
 
 
