@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from vsslomo import paths, registry
+from vsslomo.evaluate import wave_pattern
 from vsslomo.models import contract, ifrnet
 from vsslomo.models.checkpoint import CheckpointError
 from vsslomo.models.ensemble import ensemble_forward
@@ -77,16 +78,8 @@ def smooth_pair(h: int, w: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def texture(shift: tuple[float, float], h: int = 64, w: int = 64) -> torch.Tensor:
-    """An aperiodic smooth texture translated by ``shift`` pixels (x, y): exact at any shift."""
-    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
-    x, y = x - shift[0], y - shift[1]
-    rng = np.random.default_rng(5)
-    img = np.full((3, h, w), 0.5)
-    for _ in range(6):
-        angle, freq, phase = rng.uniform(0, np.pi), rng.uniform(0.4, 0.9), rng.uniform(0, 2 * np.pi)
-        wave = np.sin(freq * (np.cos(angle) * x + np.sin(angle) * y) + phase)
-        img += wave[None] * rng.uniform(-0.12, 0.12, (3, 1, 1))
-    return torch.from_numpy(np.clip(img, 0, 1)).float().unsqueeze(0)
+    """:func:`vsslomo.evaluate.wave_pattern` translated by ``shift`` pixels (x, y), as ``(1, 3, h, w)``."""
+    return torch.from_numpy(wave_pattern(shift, h, w)).float().unsqueeze(0)
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:

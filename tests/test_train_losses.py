@@ -221,6 +221,28 @@ def test_sensor_noise_is_independent_per_frame_and_keeps_the_exact_flows(photos:
     assert max(sigmas) > 1.0
 
 
+def test_wave_texture_scenes_are_periodic_and_move_exactly(photos: list[torch.Tensor]) -> None:
+    """``texture_fraction=1`` puts a sum of plane waves of the given wavelengths behind the
+    sprites; its frames follow the exact flows, and without the option nothing is drawn."""
+    kw = dict(length=4, crop=64, max_motion=16, sprites=(0, 0), zoom_change=0.0)
+    waves = SyntheticScenes(photos, texture_fraction=1.0, wavelength=(8.0, 8.0), **kw)
+    camera, _ = waves._scene(np.random.default_rng(2))
+    assert camera.waves is not None
+    lengths = 2 * math.pi / camera.waves.freq.norm(dim=1)
+    assert torch.allclose(lengths, torch.full_like(lengths, 8.0))
+    frames, flow = waves.render_with_flows(np.random.default_rng(2), 0.25)
+    assert float(frames.min()) >= 0 and float(frames.max()) <= 1 and float(frames.std()) > 0.02
+    # Warping by the exact flows rebuilds the middle frame, as for photo backgrounds.
+    inner = (slice(None), slice(None), slice(8, -8), slice(8, -8))
+    err = (backward_warp(frames[0:1], flow[None, 0:2]) - frames[1:2])[inner].abs().mean()
+    blend = ((frames[0:1] + frames[2:3]) / 2 - frames[1:2])[inner].abs().mean()
+    assert float(blend) > 0.01 and float(err) < 0.1 * float(blend)
+    plain, _ = SyntheticScenes(photos, **kw)._scene(np.random.default_rng(2))
+    assert plain.waves is None
+    # The draw comes last: without it the scene (camera and sprites) is the same as before.
+    assert (plain.cx, plain.cy, plain.dx, plain.dy) == (camera.cx, camera.cy, camera.dx, camera.dy)
+
+
 def test_sprite_count_and_size_are_options(photos: list[torch.Tensor]) -> None:
     ds = SyntheticScenes(photos, length=4, crop=64, sprites=(6, 6), sprite_size=(0.05, 0.05))
     for seed in range(3):

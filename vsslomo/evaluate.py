@@ -27,6 +27,27 @@ if TYPE_CHECKING:
 PSNR_CAP = 100.0
 """Identical frames (infinite PSNR) count as this many dB in means, so that one does not swamp the rest."""
 
+# --------------------------------------------------------------------------- known motion
+
+
+def wave_pattern(shift: tuple[float, float], height: int = 64, width: int = 64, seed: int = 5) -> np.ndarray:
+    """A smooth texture of six plane waves (7-16 px wavelength) translated by ``shift`` pixels (x, y).
+
+    Exact at any shift, so a frame at time t between the pattern and its copy moved by v is the
+    pattern moved by t * v. Motion of about one wavelength tells whether a model resolves
+    motion from context: locally a shift by a wavelength looks like none. ``(3, H, W)`` in [0, 1].
+    """
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    x, y = x - shift[0], y - shift[1]
+    rng = np.random.default_rng(seed)
+    img = np.full((3, height, width), 0.5)
+    for _ in range(6):
+        angle, freq, phase = rng.uniform(0, np.pi), rng.uniform(0.4, 0.9), rng.uniform(0, 2 * np.pi)
+        wave = np.sin(freq * (np.cos(angle) * x + np.sin(angle) * y) + phase)
+        img += wave[None] * rng.uniform(-0.12, 0.12, (3, 1, 1))
+    return np.clip(img, 0, 1)
+
+
 # --------------------------------------------------------------------------- metrics
 
 

@@ -80,6 +80,9 @@ def _check_numbers(args: argparse.Namespace, multiple: int, world: int) -> None:
     need(args.max_motion >= 0, f"--max-motion must not be negative, got {args.max_motion}")
     need(0.0 <= args.zoom_change < 1.0, f"--zoom-change must lie in [0, 1), got {args.zoom_change}")
     need(0.0 <= args.still_fraction <= 1.0, f"--still-fraction must lie in [0, 1], got {args.still_fraction}")
+    need(0.0 <= args.texture_fraction <= 1.0, f"--texture-fraction must lie in [0, 1], got {args.texture_fraction}")
+    low, high = args.wavelength
+    need(2.0 <= low <= high <= 1024.0, f"--wavelength needs 2 <= MIN <= MAX <= 1024 (photo pixels), got {low} {high}")
     need(0.0 <= args.sensor_noise <= 64.0, f"--sensor-noise must lie in [0, 64] (8-bit levels), got {args.sensor_noise}")
     low, high = args.sprites
     need(0 <= low <= high <= 64, f"--sprites needs 0 <= MIN <= MAX <= 64, got {low} {high}")

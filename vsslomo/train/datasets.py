@@ -84,7 +84,8 @@ def build_train_set(args: argparse.Namespace, sources: list[FrameSource], log: L
         parts.append(SyntheticScenes(photos, n_synth, args.crop, args.max_motion, augment=augment, seed=args.seed,
                                      zoom_change=args.zoom_change, rotation=args.rotation, flows=with_flows,
                                      still_fraction=args.still_fraction, sprites=tuple(args.sprites),
-                                     sprite_size=tuple(args.sprite_size), sensor_noise=args.sensor_noise))
+                                     sprite_size=tuple(args.sprite_size), sensor_noise=args.sensor_noise,
+                                     texture_fraction=args.texture_fraction, wavelength=tuple(args.wavelength)))
     if not parts:
         raise TrainError("nothing to train on: give video files / frame folders and/or --synthetic [PHOTO_DIR]")
     return parts[0] if len(parts) == 1 else ConcatDataset(parts)

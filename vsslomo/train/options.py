@@ -21,7 +21,7 @@ from typing import Any
 from .errors import TrainError
 from .families import FAMILIES
 from .losses import ROBUST_BETA
-from .synthetic import SPRITE_SIZE, SPRITES
+from .synthetic import SPRITE_SIZE, SPRITES, WAVELENGTH
 
 DEFAULT_PHOTOS = "/usr/share/backgrounds/gnome"
 """Photos for ``--synthetic`` without a folder (Debian's gnome-backgrounds)."""
@@ -73,6 +73,10 @@ def build_parser(prog: str = "python -m vsslomo.train") -> argparse.ArgumentPars
     p.add_argument("--rotation", type=float, default=0.0, help="synthetic camera: largest rotation, degrees")
     p.add_argument("--still-fraction", type=float, default=0.0,
                    help="share of synthetic scenes whose camera stands still (only the sprites move)")
+    p.add_argument("--texture-fraction", type=float, default=0.0,
+                   help="share of synthetic scenes over a periodic wave texture instead of a photo")
+    p.add_argument("--wavelength", type=float, nargs=2, default=list(WAVELENGTH), metavar=("MIN", "MAX"),
+                   help="wave textures: least and largest wavelength, photo pixels")
     p.add_argument("--sensor-noise", type=float, default=0.0,
                    help="synthetic frames: independent Gaussian noise per frame, standard deviation up to this (8-bit levels)")
     p.add_argument("--sprites", type=int, nargs=2, default=list(SPRITES), metavar=("MIN", "MAX"),

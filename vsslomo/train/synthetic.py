@@ -1,7 +1,7 @@
 """Synthetic training scenes with exact ground truth at any t, and their exact motion.
 
-A scene is a photo background seen by a camera that pans, zooms and (optionally) rotates,
-plus a few sprites (ellipses or rectangles cut from other photos) that translate, rotate and
+A scene is a photo (or a procedural wave texture) background seen by a camera that pans,
+zooms and (optionally) rotates, plus a few sprites (ellipses or rectangles cut from other photos) that translate, rotate and
 scale on their own. Every pose is linear in time and a frame at time t is rendered directly
 from the poses at t, so the intermediate target is exact; so is the motion: for every pixel
 of the frame at t the position of its content at any other time is known, which gives the
@@ -58,6 +58,47 @@ def _rotate(x: Tensor, y: Tensor, angle: Tensor | float) -> tuple[Tensor, Tensor
     return c * x - s * y, s * x + c * y
 
 
+WAVELENGTH = (6.0, 24.0)
+"""Default least and largest wavelength of the wave textures, photo pixels."""
+
+
+@dataclass
+class _Waves:
+    """A periodic texture: ``base + sum_k amp_k cos(freq_k . p + phase_k)`` per channel, at any point p.
+
+    Evaluated analytically at the sampled coordinates, so it is exact (no photo resampling) and
+    its motion is as exact as the camera's.
+    """
+
+    freq: Tensor
+    """(K, 2) angular frequencies, radians per photo pixel."""
+    phase: Tensor
+    """(K,)"""
+    amp: Tensor
+    """(K, 3) per-channel amplitudes."""
+    base: Tensor
+    """(3,) mean colour."""
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, wavelength: tuple[float, float] = WAVELENGTH) -> _Waves:
+        k = int(rng.integers(3, 9))
+        lam = rng.uniform(*wavelength, size=k)
+        ang = rng.uniform(0, math.pi, size=k)
+        freq = np.stack((np.cos(ang), np.sin(ang)), axis=1) * (2 * math.pi / lam)[:, None]
+        phase = rng.uniform(0, 2 * math.pi, size=k)
+        base = rng.uniform(0.3, 0.7, size=3)
+        amp = rng.uniform(-1, 1, size=(k, 3))
+        # Scale so the sum stays inside [0, 1] at a random contrast.
+        headroom = np.minimum(base, 1 - base).min()
+        amp *= float(rng.uniform(0.4, 1.0)) * headroom / np.abs(amp).sum(axis=0).max()
+        return cls(*(torch.from_numpy(np.asarray(a, dtype=np.float32)) for a in (freq, phase, amp, base)))
+
+    def sample(self, xs: Tensor, ys: Tensor) -> Tensor:
+        """The texture at photo coordinates ``xs``/``ys`` of shape (N, h, w): ``(N, 3, h, w)``."""
+        arg = xs.unsqueeze(-1) * self.freq[:, 0] + ys.unsqueeze(-1) * self.freq[:, 1] + self.phase  # (N, h, w, K)
+        return (torch.cos(arg) @ self.amp + self.base).permute(0, 3, 1, 2).clamp(0, 1)
+
+
 @dataclass
 class _Camera:
     """Background pose: screen pixel p (centred) shows photo point centre(t) + R(angle(t)) p / zoom(t)."""
@@ -71,6 +112,8 @@ class _Camera:
     zoom1: float
     angle: float
     """Rotation between t=0 and t=1 (radians); the camera starts upright."""
+    waves: _Waves | None = None
+    """Seen instead of the photo, when set."""
 
     def zoom(self, t: Tensor) -> Tensor:
         return self.zoom0 + t * (self.zoom1 - self.zoom0)
@@ -149,7 +192,10 @@ class SyntheticScenes(Dataset):
     adds independent Gaussian noise to every frame, its standard deviation drawn per sample
     from [0, ``sensor_noise``], as a camera has: a still background is then the same scene
     seen through different noise, whose best rebuild is the average of both inputs at zero
-    flow (the flows stay the scene's exact motion). Sample ``i`` of epoch ``e`` is a
+    flow (the flows stay the scene's exact motion). ``texture_fraction`` of the scenes show a
+    procedural periodic texture (a sum of 3-8 plane waves, wavelengths ``wavelength`` photo
+    pixels) instead of the photo behind the sprites: motion of about a wavelength, which only
+    context tells from a small one. Sample ``i`` of epoch ``e`` is a
     deterministic function of (seed, e, i).
     """
 
@@ -168,6 +214,8 @@ class SyntheticScenes(Dataset):
         still_fraction: float = 0.0,
         sprite_size: tuple[float, float] = SPRITE_SIZE,
         sensor_noise: float = 0.0,
+        texture_fraction: float = 0.0,
+        wavelength: tuple[float, float] = WAVELENGTH,
     ) -> None:
         if len(photos) < 1:
             raise ValueError("SyntheticScenes needs at least one photo")
@@ -184,6 +232,8 @@ class SyntheticScenes(Dataset):
         self.still_fraction = still_fraction
         self.sprite_size = sprite_size
         self.sensor_noise = sensor_noise
+        self.texture_fraction = texture_fraction
+        self.wavelength = wavelength
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -228,6 +278,8 @@ class SyntheticScenes(Dataset):
         # Drawn last and only when asked, so that recipes without still scenes draw as before.
         if self.still_fraction > 0 and rng.random() < self.still_fraction:
             camera = _Camera(photo, cx, cy, 0.0, 0.0, zoom0, zoom0, 0.0)
+        if self.texture_fraction > 0 and rng.random() < self.texture_fraction:  # likewise
+            camera.waves = _Waves.draw(rng, self.wavelength)
         return camera, sprites
 
     def _grid(self) -> tuple[Tensor, Tensor]:
@@ -242,7 +294,7 @@ class SyntheticScenes(Dataset):
         tau = torch.tensor(list(times), dtype=torch.float32).view(-1, 1, 1)
         px, py = self._grid()
         bx, by = camera.to_photo(px, py, tau)
-        out = _sample(self.photos[camera.photo], bx, by)
+        out = camera.waves.sample(bx, by) if camera.waves is not None else _sample(self.photos[camera.photo], bx, by)
         flows: list[Tensor] = []
         for sigma in flow_to:
             sx, sy = camera.to_screen(bx[:1], by[:1], torch.tensor(sigma))
