@@ -82,6 +82,15 @@ def texture(shift: tuple[float, float], h: int = 64, w: int = 64) -> torch.Tenso
     return torch.from_numpy(wave_pattern(shift, h, w)).float().unsqueeze(0)
 
 
+def test_wave_pattern_moves_exactly() -> None:
+    """Integer shifts move the pattern pixel for pixel; fractional ones land in between."""
+    still, moved = wave_pattern((0.0, 0.0), 40, 48), wave_pattern((6.0, 4.0), 40, 48)
+    np.testing.assert_allclose(moved[:, 4:, 6:], still[:, :-4, :-6], atol=1e-12)
+    assert 0 <= still.min() and still.max() <= 1 and still.std() > 0.05
+    half = wave_pattern((3.0, 2.0), 40, 48)
+    assert np.abs(half - still).mean() > 0.02 and np.abs(half - moved).mean() > 0.02
+
+
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(-10 * torch.log10(((a - b) ** 2).mean()))
 

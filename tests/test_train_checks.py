@@ -81,7 +81,7 @@ def _base(media: dict[str, Path], out: Path) -> list[str]:
         (lambda m, a: a + ["--flow-gain", "4"], "--flow-gain is an option of --model ifrnet-s, ifrnet, ifrnet-l"),
         (lambda m, a: a + ["--distill-beta", "0"], "--model superslomo does not use it"),
         (lambda m, a: a + ["--model", "ifrnet-s", "--crop", "32"], "--widths is an option of --model superslomo"),
-        (lambda m, a: a + ["--model", "ifrnet", "--crop", "32", "--widths", "full", "--rec-loss", "psnr"], "--rec-loss"),
+        (lambda m, a: a + ["--model", "ifrnet", "--crop", "32", "--widths", "full", "--perc-weight", "0.1"], "--perc-weight"),
         (lambda m, a: a + ["--model", "ifrnet-s", "--flow-gain", "0"], "--flow-gain must be positive"),
         (lambda m, a: a + ["--distill-fine", "1"], "--distill-fine is an option of --model ifrnet-s"),
         (lambda m, a: a + ["--model", "ifrnet-s", "--crop", "32", "--distill-fine", "-1"], "--distill-fine must not be negative"),

@@ -124,6 +124,29 @@ def test_distill_fine_pulls_the_final_flows_only_when_asked() -> None:
     assert loss1 - loss0 == pytest.approx(0.5 * 2 * float(one), rel=1e-5)  # both flows, F_t->0 and F_t->1
 
 
+@pytest.mark.parametrize("norm", ["l1", "l2", "psnr"])
+def test_ifrnet_rec_loss_norms(norm: str) -> None:
+    """--rec-loss for IFRNet: l1 is the paper's Charbonnier; l2 and psnr come with Super SloMo's
+    balance against it (their weights over its L1 weight), and the total adds them that way."""
+    from vsslomo.train.families import _IFRNetCriterion
+    from vsslomo.train.losses import DEFAULT_REC_WEIGHTS, LossWeights, charbonnier, psnr_loss
+    from vsslomo.train.options import build_parser
+
+    args = build_parser().parse_args(["--model", "ifrnet-s", "--rec-loss", norm, "--census-weight", "0",
+                                      "--geometry-weight", "0", "--distill-weight", "0"])
+    criterion = _IFRNetCriterion(args, torch.device("cpu"), lambda _: None)
+    gen = torch.Generator().manual_seed(3)
+    frame, target = torch.rand(2, 3, 32, 32, generator=gen), torch.rand(2, 3, 32, 32, generator=gen)
+    feats = [torch.zeros(2, 4, n, n) for n in (4, 8, 16)] + [torch.zeros(2, 4, n, n) for n in (16, 8, 4, 2)]
+    flows = [torch.zeros(2, 2, 4 * 2**k, 4 * 2**k) for k in range(4)]
+    total, terms = criterion((frame, *flows, *flows, *feats), {"target": target})
+    expected = {"l1": charbonnier(frame - target), "l2": ((frame - target) ** 2).mean(), "psnr": psnr_loss(frame, target)}
+    assert float(terms["rec"]) == pytest.approx(float(expected[norm]), rel=1e-6)
+    weight = DEFAULT_REC_WEIGHTS[norm] / LossWeights.rec
+    assert float(total) == pytest.approx(weight * float(expected[norm]), rel=1e-5)
+    assert (norm == "l1") == (weight == 1.0)
+
+
 def test_flow_gain_scales_the_steps_of_the_flow_outputs_only() -> None:
     """--flow-gain 4: each optimiser step moves the decoders' flow rows 4x as far, nothing else changes."""
     from vsslomo.models.ifrnet import IFRNet

@@ -265,7 +265,12 @@ class _IFRNetCriterion(nn.Module):
 
     def __init__(self, args: argparse.Namespace, device: torch.device, log: Log) -> None:
         super().__init__()
-        self.rec_weight = 1.0 if args.rec_weight is None else args.rec_weight
+        from .losses import DEFAULT_REC_WEIGHTS, IFRNET_REC_LOSSES, LossWeights
+
+        # The paper's Charbonnier is ``l1``; the other norms keep Super SloMo's balance against it.
+        default = DEFAULT_REC_WEIGHTS[args.rec_loss] / LossWeights.rec
+        self.rec_weight = default if args.rec_weight is None else args.rec_weight
+        self.rec_loss = IFRNET_REC_LOSSES[args.rec_loss]
         self.census_weight = args.census_weight
         self.geo_weight = args.geometry_weight
         self.distill_weight = args.distill_weight
@@ -275,11 +280,11 @@ class _IFRNetCriterion(nn.Module):
     def forward(self, out: tuple[Tensor, ...], batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
         import torch.nn.functional as F
 
-        from .losses import census_loss, charbonnier, distillation, geometry_loss, robust_weight
+        from .losses import census_loss, distillation, geometry_loss, robust_weight
 
         frame, flows0, flows1, feats, pyramid = out[0], out[1:5], out[5:9], out[9:12], out[12:16]
         target = batch["target"]
-        rec = charbonnier(frame - target)
+        rec = self.rec_loss(frame, target)
         census = census_loss(frame, target)
         # Features after decoders 4, 3, 2 against the true frame's encoder levels 3, 2, 1.
         geo = geometry_loss(feats[0], pyramid[2]) + geometry_loss(feats[1], pyramid[1]) + geometry_loss(feats[2], pyramid[0])
@@ -385,7 +390,7 @@ def _ifrnet_family(name: str, description: str) -> Family:
         defaults={"optimizer": "adamw", "schedule": "cosine", "lr": 1e-4, "lr_end": 1e-5, "weight_decay": 1e-4,
                   "teacher": "rife", "distill_weight": 0.01},
         tune_optimizer=_ifrnet_tune_optimizer,
-        options=frozenset({"census_weight", "geometry_weight", "distill_beta", "distill_fine", "flow_gain"}),
+        options=frozenset({"rec_loss", "census_weight", "geometry_weight", "distill_beta", "distill_fine", "flow_gain"}),
     )
 
 

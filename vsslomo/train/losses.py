@@ -174,6 +174,19 @@ def charbonnier(diff: Tensor, eps: float = CHARBONNIER_EPS) -> Tensor:
     return torch.sqrt(diff.float() ** 2 + eps * eps).mean()
 
 
+def charbonnier_loss(pred: Tensor, target: Tensor) -> Tensor:
+    """:func:`charbonnier` of the difference: IFRNet's reconstruction term."""
+    return charbonnier(pred - target)
+
+
+IFRNET_REC_LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
+    "l1": charbonnier_loss,
+    "l2": lambda pred, target: F.mse_loss(pred.float(), target.float()),
+    "psnr": psnr_loss,
+}
+"""IFRNet's reconstruction term for each ``--rec-loss`` (``l1``: the paper's Charbonnier)."""
+
+
 def _patch_offsets(x: Tensor, patch: int) -> Tensor:
     """For every pixel of each channel, the ``patch * patch`` neighbours minus the pixel itself,
     squashed to (-1, 1) by d / sqrt(0.81 + d^2): ``(B, C * patch^2, H, W)``.

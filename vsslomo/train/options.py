@@ -126,7 +126,7 @@ def build_parser(prog: str = "python -m vsslomo.train") -> argparse.ArgumentPars
     g.add_argument("--restart-epochs", type=int, default=10, help="epochs until the first warm restart")
     g.add_argument("--restart-mult", type=int, default=2, help="period multiplier after each restart")
     g.add_argument("--rec-loss", choices=("l1", "l2", "psnr"), default="l1",
-                   help="Super SloMo reconstruction loss: l1 (the paper), or l2 / psnr (per-sample PSNR)")
+                   help="reconstruction loss: l1 (the papers'; Charbonnier for IFRNet), or l2 / psnr (per-sample PSNR)")
     g.add_argument("--rec-weight", type=float, default=None, help="reconstruction weight (default: the family's)")
     g.add_argument("--perc-weight", type=float, default=0.005)
     g.add_argument("--warp-weight", type=float, default=102.0)
