@@ -62,10 +62,9 @@ def middle(model: torch.nn.Module, img0: torch.Tensor, img1: torch.Tensor,
         return model(a, b, torch.tensor(times))[..., :h, :w]
 
 
-def waves(side: int, t: float | None) -> torch.Tensor:
-    """The wave pattern at ``side``, at time ``t`` of its motion (``None``: moved the whole way)."""
-    f = 1.0 if t is None else t
-    return torch.from_numpy(wave_pattern((WAVE_MOTION[0] * f, WAVE_MOTION[1] * f), side, side)).float()[None]
+def waves(side: int, t: float) -> torch.Tensor:
+    """The wave pattern at ``side``, moved by ``t`` times :data:`WAVE_MOTION`."""
+    return torch.from_numpy(wave_pattern((WAVE_MOTION[0] * t, WAVE_MOTION[1] * t), side, side)).float()[None]
 
 
 def flow_share(model: torch.nn.Module, img0: torch.Tensor, img1: torch.Tensor, truth: torch.Tensor) -> float | None:
@@ -113,9 +112,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nwaves: the gate test's pattern moved by {WAVE_MOTION} px, PSNR dB at t = {times}")
     print(f"{'side':<10}{'blending':>22}" + "".join(f"{label:>28}" for label, _ in models))
     for side in args.wave_sizes:
-        img0, img1 = waves(side, 0.0), waves(side, None)
+        img0, img1 = waves(side, 0.0), waves(side, 1.0)
         truths = [waves(side, t) for t in WAVE_TIMES]
-
         row = f"{side:<10}{cell([(1 - t) * img0 + t * img1 for t in WAVE_TIMES], truths):>22}"
         print(row + "".join(f"{cell(list(middle(m, img0, img1, WAVE_TIMES).split(1)), truths):>28}" for _, m in models))
 

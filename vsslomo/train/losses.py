@@ -50,7 +50,6 @@ PSNR_REC_WEIGHT = 0.5
 """Default weight of the PSNR loss (per dB): about L1's gradient for a 34 dB sample."""
 PSNR_LOSS_FLOOR = 2e-5
 """Added to each sample's MSE in the PSNR loss: caps the weight of near-perfect samples (47 dB)."""
-REC_NORMS = ("l1", "l2", "psnr")
 DEFAULT_REC_WEIGHTS = {"l1": LossWeights.rec, "l2": L2_REC_WEIGHT, "psnr": PSNR_REC_WEIGHT}
 
 
@@ -58,6 +57,16 @@ def psnr_loss(pred: Tensor, target: Tensor) -> Tensor:
     """Mean over the batch of each sample's -PSNR in dB (pixels in [0, 1] or shifted alike)."""
     mse = (pred.float() - target.float()).pow(2).flatten(1).mean(1)  # float32 under autocast too
     return (10.0 * torch.log10(mse + PSNR_LOSS_FLOOR)).mean()
+
+
+def mse_loss(pred: Tensor, target: Tensor) -> Tensor:
+    """Mean squared difference, in float32 under autocast too."""
+    return F.mse_loss(pred.float(), target.float())
+
+
+REC_LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {"l1": F.l1_loss, "l2": mse_loss, "psnr": psnr_loss}
+"""Super SloMo's reconstruction term for each ``--rec-loss``."""
+REC_NORMS = tuple(REC_LOSSES)
 
 
 class VGG16Conv43(nn.Module):
@@ -120,8 +129,7 @@ class SuperSloMoLoss(nn.Module):
             raise ValueError(f"rec_norm must be one of {REC_NORMS}, got {rec_norm!r}")
         self.weights = weights
         self.vgg = vgg
-        rec_losses: dict[str, Callable[[Tensor, Tensor], Tensor]] = {"l1": F.l1_loss, "l2": F.mse_loss, "psnr": psnr_loss}
-        self.rec_loss = rec_losses[rec_norm]
+        self.rec_loss = REC_LOSSES[rec_norm]
 
     def forward(self, out: Synthesis, x0: Tensor, target: Tensor, x1: Tensor, mean: Tensor,
                 teacher: Tensor | None = None, valid: Tensor | None = None,
@@ -179,11 +187,7 @@ def charbonnier_loss(pred: Tensor, target: Tensor) -> Tensor:
     return charbonnier(pred - target)
 
 
-IFRNET_REC_LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
-    "l1": charbonnier_loss,
-    "l2": lambda pred, target: F.mse_loss(pred.float(), target.float()),
-    "psnr": psnr_loss,
-}
+IFRNET_REC_LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {**REC_LOSSES, "l1": charbonnier_loss}
 """IFRNet's reconstruction term for each ``--rec-loss`` (``l1``: the paper's Charbonnier)."""
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from .errors import TrainError
 from .families import FAMILIES
-from .losses import ROBUST_BETA
+from .losses import REC_NORMS, ROBUST_BETA
 from .synthetic import SPRITE_SIZE, SPRITES, WAVELENGTH
 
 DEFAULT_PHOTOS = "/usr/share/backgrounds/gnome"
@@ -125,7 +125,7 @@ def build_parser(prog: str = "python -m vsslomo.train") -> argparse.ArgumentPars
                    help="decay of the weight average that is validated and saved (0: save the raw weights)")
     g.add_argument("--restart-epochs", type=int, default=10, help="epochs until the first warm restart")
     g.add_argument("--restart-mult", type=int, default=2, help="period multiplier after each restart")
-    g.add_argument("--rec-loss", choices=("l1", "l2", "psnr"), default="l1",
+    g.add_argument("--rec-loss", choices=REC_NORMS, default="l1",
                    help="reconstruction loss: l1 (the papers'; Charbonnier for IFRNet), or l2 / psnr (per-sample PSNR)")
     g.add_argument("--rec-weight", type=float, default=None, help="reconstruction weight (default: the family's)")
     g.add_argument("--perc-weight", type=float, default=0.005)

@@ -1,12 +1,13 @@
 """Synthetic training scenes with exact ground truth at any t, and their exact motion.
 
 A scene is a photo (or a procedural wave texture) background seen by a camera that pans,
-zooms and (optionally) rotates, plus a few sprites (ellipses or rectangles cut from other photos) that translate, rotate and
-scale on their own. Every pose is linear in time and a frame at time t is rendered directly
-from the poses at t, so the intermediate target is exact; so is the motion: for every pixel
-of the frame at t the position of its content at any other time is known, which gives the
-flows F_t->0 and F_t->1 a model's flow estimate can be distilled from
-(:meth:`SyntheticScenes.render_with_flows`). Photos come from folders the user gives.
+zooms and (optionally) rotates, plus a few sprites (ellipses or rectangles cut from other
+photos) that translate, rotate and scale on their own. Every pose is linear in time and a
+frame at time t is rendered directly from the poses at t, so the intermediate target is
+exact; so is the motion: for every pixel of the frame at t the position of its content at
+any other time is known, which gives the flows F_t->0 and F_t->1 a model's flow estimate can
+be distilled from (:meth:`SyntheticScenes.render_with_flows`). Photos come from folders the
+user gives.
 """
 
 from __future__ import annotations
