@@ -9,8 +9,9 @@ scored against the originals; PSNR on RGB 8-bit and SSIM, :mod:`vsslomo.evaluate
   three training videos' segments are never trained on either).
 
 Methods: frame blending, MVTools FlowFPS and ffmpeg minterpolate (the settings of
-``benchmarks/quality.py``), our RIFE, and every ``--model NAME[=CHECKPOINT]`` given (e.g.
-``superslomo=runs/superslomo-3/last.pt``, ``ifrnet-s=vsslomo/weights/ifrnet_s.pt``).
+``benchmarks/quality.py``), our RIFE, and every ``--model NAME[:ensemble][=CHECKPOINT]`` given
+(e.g. ``superslomo=runs/superslomo-3/last.pt``, ``ifrnet-s:ensemble=recipes/init/ifrnet-s-13.pt``;
+``:ensemble`` runs the filter with ``ensemble=True``).
 
     python benchmarks/heldout_eval.py --scope whole --width 384 --factors 2,4 \\
         --model superslomo=runs/superslomo-3/last.pt --model ifrnet-s=runs/ifrnet-s-1/last.pt
@@ -50,6 +51,14 @@ def model_label(name: str, checkpoint: str | None) -> str:
     return name if checkpoint is None else f"{name} ({Path(checkpoint).parent.name or Path(checkpoint).name})"
 
 
+def model_options(name: str) -> dict[str, object]:
+    """:func:`vsslomo.interpolate` options of a ``--model`` name: ``NAME`` or ``NAME:ensemble``."""
+    model, _, option = name.partition(":")
+    if option not in ("", "ensemble"):
+        raise SystemExit(f"heldout_eval: unknown model option {option!r} in {name!r}; write NAME or NAME:ensemble")
+    return {"model": model, "ensemble": option == "ensemble"}
+
+
 def model_scores(dec: vs.VideoNode, factor: int, truth: dict[int, np.ndarray], idx: list[int],
                  entries: list[tuple[str, str | None]], device: str, precision: str) -> list[evaluate.MethodScore]:
     """Our models through :func:`vsslomo.interpolate` (scene-cut handling off)."""
@@ -57,7 +66,8 @@ def model_scores(dec: vs.VideoNode, factor: int, truth: dict[int, np.ndarray], i
     for name, checkpoint in entries:
         label = model_label(name, checkpoint)
         try:
-            clip = vsslomo.interpolate(dec, factor=factor, model=name, checkpoint=checkpoint, device=device, precision=precision, sc=False)
+            clip = vsslomo.interpolate(dec, factor=factor, checkpoint=checkpoint, device=device, precision=precision,
+                                       sc=False, **model_options(name))
             out.append(evaluate.score_clip(label, truth.__getitem__, clip, idx, factor))
         except vs.Error as exc:
             out.append(evaluate.MethodScore(label, math.nan, math.nan, math.nan, 0, f"failed: {str(exc).splitlines()[-1]}"))
@@ -78,6 +88,7 @@ def parse_models(values: list[str], rife: bool = True) -> list[tuple[str, str | 
     entries: list[tuple[str, str | None]] = [("rife", None)] if rife else []
     for v in values:
         name, _, ckpt = v.partition("=")
+        model_options(name.strip())  # refuse a bad option before any work
         entries.append((name.strip(), ckpt.strip() or None))
     return entries
 

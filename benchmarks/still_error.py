@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from footage import DEFAULT_CACHE, check_not_reserved, opencv_doc_videos  # noqa: E402
-from heldout_eval import model_label, parse_models  # noqa: E402
+from heldout_eval import model_label, model_options, parse_models  # noqa: E402
 from quality import load, minterpolate, mvtools  # noqa: E402
 
 import vsslomo  # noqa: E402
@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         outputs = {"frame blending": evaluate.blend_clip(dec, args.factor), "MVTools FlowFPS": mvtools(dec, args.factor),
                    "ffmpeg minterpolate": minterpolate(dec, args.factor, Path(tmp))[0]}
         for name, checkpoint in parse_models(args.model):
-            outputs[model_label(name, checkpoint)] = vsslomo.interpolate(dec, factor=args.factor, model=name, checkpoint=checkpoint, sc=False)
+            outputs[model_label(name, checkpoint)] = vsslomo.interpolate(dec, factor=args.factor, checkpoint=checkpoint, sc=False,
+                                                                          **model_options(name))
         parts = split_errors(truth, outputs, args.factor, args.still)
     print(f"{video.name} {src.width}x{src.height}, frames {args.start}-{args.start + src.num_frames - 1}, "
           f"factor {args.factor}, still: neighbours within {args.still:g}")
